@@ -1,0 +1,87 @@
+"""Losses on time-major readouts ``(T, B, C)``."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+__all__ = ["rate_cross_entropy", "tet_loss", "mse_loss", "accuracy"]
+
+
+def _check(outputs: jax.Array, labels: jax.Array) -> None:
+    if outputs.ndim != 3:
+        raise ValueError(f"Expected time-major outputs (T, B, C), got shape {outputs.shape}.")
+    if labels.shape != outputs.shape[1:2]:
+        raise ValueError(
+            f"Expected integer labels of shape (B,) = {outputs.shape[1:2]}, got {labels.shape}."
+        )
+
+
+def rate_cross_entropy(outputs: jax.Array, labels: jax.Array) -> jax.Array:
+    """Cross-entropy of the rate-coded logits (mean over T), averaged over the batch.
+
+    Args:
+      outputs: readout per step, ``(T, B, C)``.
+      labels: integer classes, ``(B,)``.
+
+    Returns:
+      Scalar loss (float32).
+    """
+    _check(outputs, labels)
+    logits = jnp.mean(outputs.astype(jnp.float32), axis=0)
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+
+
+def tet_loss(
+    outputs: jax.Array, labels: jax.Array, lam: float = 0.05, phi: float = 1.0
+) -> jax.Array:
+    """Temporal efficient training loss (Deng et al. 2022).
+
+    ``(1 - lam) * mean_t CE(O_t, y) + lam * mean_t MSE(O_t, phi)``: every step's
+    readout is pushed towards the label, and the MSE term keeps the readout
+    near ``phi`` to regularise its magnitude.
+
+    Args:
+      outputs: readout per step, ``(T, B, C)``.
+      labels: integer classes, ``(B,)``.
+      lam: weight of the MSE term, in ``[0, 1]``.
+      phi: MSE target.
+
+    Returns:
+      Scalar loss (float32).
+    """
+    _check(outputs, labels)
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"TET lambda must be in [0, 1], got {lam!r}.")
+    outputs = outputs.astype(jnp.float32)
+    per_step = optax.softmax_cross_entropy_with_integer_labels(
+        outputs, jnp.broadcast_to(labels, outputs.shape[:2])
+    )
+    ce = jnp.mean(per_step)
+    mse = jnp.mean(jnp.square(outputs - phi))
+    return (1.0 - lam) * ce + lam * mse
+
+
+def mse_loss(outputs: jax.Array, targets: jax.Array) -> jax.Array:
+    """Mean squared error of the rate-coded readout (mean over T) against targets.
+
+    Args:
+      outputs: readout per step, ``(T, B, D)``.
+      targets: ``(B, D)``.
+
+    Returns:
+      Scalar loss (float32).
+    """
+    if outputs.ndim != 3 or targets.shape != outputs.shape[1:]:
+        raise ValueError(
+            f"Expected outputs (T, B, D) and targets (B, D); got {outputs.shape} and {targets.shape}."
+        )
+    prediction = jnp.mean(outputs.astype(jnp.float32), axis=0)
+    return jnp.mean(jnp.square(prediction - targets.astype(jnp.float32)))
+
+
+def accuracy(outputs: jax.Array, labels: jax.Array) -> jax.Array:
+    """Fraction of samples whose rate-coded logits pick the label. Scalar."""
+    _check(outputs, labels)
+    return jnp.mean(jnp.argmax(jnp.mean(outputs, axis=0), axis=-1) == labels)
