@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from nsnn_jax import noise as noise_lib
+from nsnn_jax import sampling
 from nsnn_jax import surrogate as surrogate_lib
 
 __all__ = ["ndl_spike", "sg_spike", "LIFParams", "LIFOutput", "lif_scan", "FIRING_MODES"]
@@ -105,6 +106,9 @@ class LIFParams(NamedTuple):
       detach_reset: stop the gradient through the reset path ``(1 - o_{t-1})``.
       firing: ``"membrane"`` (eq. (2), default) or ``"reference"`` (the authors'
         PyTorch code, firing sees the noise twice); see the module docstring.
+      sampler: ``"hash16"`` (fast counter-based draw of the 16-bit quantised
+        law, default) or ``"threefry"`` (exact ``jax.random``); see
+        :mod:`nsnn_jax.sampling`.
     """
 
     tau: float = 0.5
@@ -113,6 +117,7 @@ class LIFParams(NamedTuple):
     surrogate: Optional[surrogate_lib.Surrogate] = None
     detach_reset: bool = False
     firing: str = "membrane"
+    sampler: str = "hash16"
 
     def validate(self) -> "LIFParams":
         """Raises ``ValueError`` on an invalid setting; returns ``self``."""
@@ -120,6 +125,8 @@ class LIFParams(NamedTuple):
             raise ValueError(f"tau is a decay factor in [0, 1], got {self.tau!r}.")
         if self.firing not in FIRING_MODES:
             raise ValueError(f"Unknown firing mode {self.firing!r}; expected one of {FIRING_MODES}.")
+        if self.sampler not in sampling.SAMPLERS:
+            raise ValueError(f"Unknown sampler {self.sampler!r}; expected one of {sampling.SAMPLERS}.")
         if self.noise is not None and not isinstance(self.noise, noise_lib.NoiseFamily):
             raise ValueError(f"noise must be a NoiseFamily or None, got {self.noise!r}.")
         return self
@@ -160,8 +167,8 @@ def lif_scan(
 
     Only the element-wise membrane update is inside the scan; the synaptic
     currents of all ``T`` steps are computed before it. The noise of all steps is
-    drawn up front from ``key`` (one draw of shape ``currents.shape``), so the same
-    key gives the same spikes.
+    drawn up front from ``key`` with ``sampling.draw_noise(params.noise, key,
+    currents.shape, dtype, params.sampler)``, so the same key gives the same spikes.
 
     Args:
       currents: input currents ``I_t``, shape ``(T, B, ...)``, floating.
@@ -202,11 +209,11 @@ def lif_scan(
     if noisy:
         if reference:
             membrane_key, firing_key = jax.random.split(key)
-            membrane_noise = family.sample(membrane_key, currents.shape, dtype)
-            firing_noise = family.sample(firing_key, currents.shape, dtype)
+            membrane_noise = sampling.draw_noise(family, membrane_key, currents.shape, dtype, params.sampler)
+            firing_noise = sampling.draw_noise(family, firing_key, currents.shape, dtype, params.sampler)
             xs = (currents, membrane_noise, firing_noise)
         else:
-            xs = (currents, family.sample(key, currents.shape, dtype))
+            xs = (currents, sampling.draw_noise(family, key, currents.shape, dtype, params.sampler))
     else:
         xs = (currents,)
 

@@ -1,4 +1,9 @@
-"""Test configuration: strict dtype promotion, CPU, small compile effort."""
+"""Test configuration: CPU, strict dtype promotion around the library code.
+
+Strict promotion catches silent float64/int promotions in our code. optax's
+Adam is not strict-clean, so tests that run an optimizer are marked
+``standard_promotion``.
+"""
 
 import os
 
@@ -7,7 +12,19 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "standard_promotion: run without strict dtype promotion (optax)")
+    config.addinivalue_line("markers", "slow: end-to-end runs of a command")
+
+
+@pytest.fixture(autouse=True)
+def strict_dtype_promotion(request):
+    if request.node.get_closest_marker("standard_promotion"):
+        yield
+        return
+    with jax.numpy_dtype_promotion("strict"):
+        yield
 
 
 @pytest.fixture

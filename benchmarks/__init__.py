@@ -1,0 +1,1 @@
+"""Benchmarks (``python -m benchmarks.NAME``): human-readable rows, then one JSON line."""

@@ -1,0 +1,102 @@
+"""The fast counter-based sampler keeps the noise law and the firing statistics."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from nsnn_jax import neuron, noise, sampling
+
+FAMILIES = sorted(noise.NOISE_FAMILIES)
+
+
+def test_counter_bits_are_uniform_bytes():
+    """Each byte of the words is uniform on 0..255 (chi-square, 4 byte positions)."""
+    words = np.asarray(sampling.counter_bits(jax.random.key(3), 1 << 16))
+    for shift in (0, 8, 16, 24):
+        counts = np.bincount((words >> shift) & 0xFF, minlength=256)
+        assert stats.chisquare(counts).pvalue > 1e-4, shift
+
+
+def test_counter_bits_depend_on_key_only():
+    """Same key, same words; split keys give uncorrelated streams."""
+    k1, k2 = jax.random.split(jax.random.key(0))
+    a = np.asarray(sampling.counter_bits(k1, 4096))
+    np.testing.assert_array_equal(a, np.asarray(sampling.counter_bits(k1, 4096)))
+    b = np.asarray(sampling.counter_bits(k2, 4096))
+    assert np.mean(a == b) < 0.01
+    r = np.corrcoef((a >> 16).astype(float), (b >> 16).astype(float))[0, 1]
+    assert abs(r) < 4 / np.sqrt(4096)
+
+
+def test_consecutive_counters_are_uncorrelated():
+    """Neighbouring words (neighbouring neurons) carry no linear correlation."""
+    u = (np.asarray(sampling.counter_bits(jax.random.key(1), 1 << 16)) >> 16).astype(float)
+    r = np.corrcoef(u[:-1], u[1:])[0, 1]
+    assert abs(r) < 4 / np.sqrt(len(u))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_quantile_table_inverts_the_cdf(name):
+    """``F(table[k]) == (k + 1/2) / 2^16`` for every level of every family."""
+    family = noise.get_noise(name, 0.3)
+    table = sampling.quantile_table(family)
+    u = (np.arange(1 << 16) + 0.5) / (1 << 16)
+    with jax.enable_x64():
+        cdf = np.asarray(family.cdf(jnp.asarray(table, jnp.float64)))
+    np.testing.assert_allclose(cdf, u, atol=2e-6)
+    assert np.all(np.diff(table) >= 0)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_hash16_samples_follow_the_cdf(name):
+    """KS distance of 20k hash16 draws to the family CDF is below the 99.9% bound."""
+    family = noise.get_noise(name, 0.3)
+    x = np.asarray(sampling.draw_noise(family, jax.random.key(5), (20000,), jnp.float32, "hash16"))
+    xs = np.sort(x)
+    cdf = np.asarray(family.cdf(jnp.asarray(xs)))
+    n = len(xs)
+    ks = max(np.max(np.arange(1, n + 1) / n - cdf), np.max(cdf - np.arange(n) / n))
+    assert ks < 1.95 / np.sqrt(n)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("sampler", sampling.SAMPLERS)
+def test_firing_probability_matches_cdf(name, sampler):
+    """At T = 1 the spike counts over many draws follow Binomial(n, F(I - v_th)).
+
+    Chi-square over 8 input levels: each level's count of spikes and silences
+    against the expectation; p > 1e-4 (fails for a biased sampler).
+    """
+    family = noise.get_noise(name, 0.3)
+    currents = jnp.linspace(0.8, 1.2, 8, dtype=jnp.float32)  # inside every support
+    trials = 4000
+    x = jnp.broadcast_to(currents, (1, trials, 8))
+    params = neuron.LIFParams(noise=family, sampler=sampler)
+    spikes = np.asarray(neuron.lif_scan(x, jax.random.key(11), params).spikes[0])
+    fired = spikes.sum(0)
+    p = np.asarray(family.cdf(currents - 1.0), np.float64)
+    observed = np.concatenate([fired, trials - fired])
+    expected = np.concatenate([trials * p, trials * (1 - p)])
+    chi2 = np.sum((observed - expected) ** 2 / expected)
+    assert stats.chi2.sf(chi2, df=8) > 1e-4
+
+
+def test_draw_noise_rejects_unknown_sampler():
+    with pytest.raises(ValueError, match="'mersenne'"):
+        sampling.draw_noise(noise.Gaussian(0.3), jax.random.key(0), (3,), jnp.float32, "mersenne")
+
+
+def test_lif_params_reject_unknown_sampler():
+    with pytest.raises(ValueError, match="'mersenne'"):
+        neuron.lif_scan(jnp.ones((2, 3)), jax.random.key(0), neuron.LIFParams(sampler="mersenne"))
+
+
+def test_hash16_odd_sizes_and_dtypes():
+    """Odd element counts and bfloat16 work; same key gives the same draw."""
+    family = noise.Logistic(0.2)
+    a = sampling.draw_noise(family, jax.random.key(2), (3, 5, 7), jnp.bfloat16)
+    assert a.shape == (3, 5, 7) and a.dtype == jnp.bfloat16
+    b = sampling.draw_noise(family, jax.random.key(2), (3, 5, 7), jnp.bfloat16)
+    np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32))
