@@ -64,20 +64,24 @@ def tet_loss(
 
 
 def mse_loss(outputs: jax.Array, targets: jax.Array) -> jax.Array:
-    """Mean squared error of the rate-coded readout (mean over T) against targets.
+    """Mean squared error of a readout ``(T, B, D)``.
 
     Args:
       outputs: readout per step, ``(T, B, D)``.
-      targets: ``(B, D)``.
+      targets: ``(B, D)``: compared with the rate-coded readout (mean over T);
+        or ``(T, B, D)``: one target per step (sequence forecasting).
 
     Returns:
       Scalar loss (float32).
     """
-    if outputs.ndim != 3 or targets.shape != outputs.shape[1:]:
+    if outputs.ndim == 3 and targets.shape == outputs.shape:
+        prediction = outputs.astype(jnp.float32)
+    elif outputs.ndim == 3 and targets.shape == outputs.shape[1:]:
+        prediction = jnp.mean(outputs.astype(jnp.float32), axis=0)
+    else:
         raise ValueError(
-            f"Expected outputs (T, B, D) and targets (B, D); got {outputs.shape} and {targets.shape}."
+            f"Expected outputs (T, B, D) and targets (B, D) or (T, B, D); got {outputs.shape} and {targets.shape}."
         )
-    prediction = jnp.mean(outputs.astype(jnp.float32), axis=0)
     return jnp.mean(jnp.square(prediction - targets.astype(jnp.float32)))
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Callable
 
 import jax
@@ -46,7 +47,8 @@ class NoiseFamily:
 
     def __post_init__(self):
         scale = self.scale
-        if not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+        if (isinstance(scale, bool) or not isinstance(scale, numbers.Real)
+                or not math.isfinite(scale) or scale <= 0):
             raise ValueError(
                 f"{type(self).__name__} noise needs a finite scale > 0, got {scale!r}."
             )

@@ -1,0 +1,68 @@
+"""``python -m analysis.jpsth --workdir DIR``: normalised JPSTH of a layer's neurons (Figs. 7/8).
+
+For one test sample, runs ``--trials`` stochastic passes and computes, for
+every pair of up to 16 of the most active neurons of a layer, the Pearson
+correlation across trials of neuron i at step u with neuron j at step v.
+Writes ``DIR/analysis/jpsth.json`` and ``jpsth.png``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Sequence
+
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+
+from analysis import common, stats
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    p = common.parser(__doc__.splitlines()[0])
+    p.add_argument("--sample", type=int, default=0, help="index of the test sample")
+    p.add_argument("--neurons", type=int, default=8, help="how many of the most active neurons (<= 16)")
+    p.add_argument("--trials", type=int, default=1000, help="stochastic trials")
+    args = p.parse_args(argv)
+    if not 1 <= args.neurons <= 16 or args.trials < 2 or args.sample < 0:
+        p.error("need 1 <= --neurons <= 16, --trials >= 2 and --sample >= 0")
+    config, task, variables = common.load(args.workdir)
+    if args.sample >= len(task.data.test_x):
+        p.error(f"--sample {args.sample} is past the {len(task.data.test_x)} test samples")
+    raw = task.data.test_x[args.sample:args.sample + 1]
+    layer, spikes, _ = common.run_trials(
+        task, variables, raw, jax.random.key(args.seed), args.trials, args.layer, label="jpsth")
+    trains = spikes[:, :, 0, :]  # (N, T, K)
+    rates = trains.mean(axis=(0, 1))
+    chosen = np.sort(np.argsort(-rates, kind="stable")[: args.neurons])
+    matrix = stats.jpsth(trains[:, :, chosen])
+    k = len(chosen)
+    fig, axes = plt.subplots(k, k, figsize=(1.3 * k + 1, 1.3 * k + 1), squeeze=False)
+    for i in range(k):
+        for j in range(k):
+            ax = axes[i, j]
+            ax.imshow(matrix[i, j], vmin=-1, vmax=1, cmap="RdBu_r", origin="lower")
+            ax.set_xticks([]); ax.set_yticks([])
+            if i == k - 1:
+                ax.set_xlabel(f"n{chosen[j]}", fontsize=7)
+            if j == 0:
+                ax.set_ylabel(f"n{chosen[i]}", fontsize=7)
+    fig.suptitle(f"normalised JPSTH, {layer}, sample {args.sample}, {args.trials} trials")
+    folder = common.output_dir(args.workdir)
+    figure = os.path.join(folder, "jpsth.png")
+    fig.savefig(figure, dpi=120); plt.close(fig)
+    off_diagonal = ~np.eye(k, dtype=bool)
+    result = {
+        "workdir": args.workdir, "layer": layer, "sample": args.sample, "trials": args.trials,
+        "neurons": chosen.tolist(), "firing_rates": rates[chosen].tolist(),
+        "mean_abs_correlation_between_neurons": float(np.abs(matrix[off_diagonal]).mean()) if k > 1 else 0.0,
+        "jpsth": matrix.tolist(), "figures": [figure],
+    }
+    path = os.path.join(folder, "jpsth.json")
+    common.write_json(path, result)
+    print(f"wrote {path} and {figure}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

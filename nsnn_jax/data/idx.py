@@ -1,0 +1,494 @@
+"""MNIST and Fashion-MNIST from IDX files, with numpy only.
+
+The IDX format (LeCun's MNIST format) is a 4-byte magic ``0x00 0x00 <dtype
+code> <ndim>``, then ``ndim`` big-endian uint32 dimensions, then the row-major
+big-endian payload. Files are usually gzipped.
+
+:func:`load_idx_dataset` looks for the four files of a data set in this order:
+
+1. ``data_dir``, when given (an explicit folder never falls through);
+2. a system folder (Debian's ``dataset-fashion-mnist`` installs
+   ``/usr/share/datasets/fashion-mnist/``), see :data:`SYSTEM_DIRS`;
+3. the cache (``$NSNN_JAX_DATA/<name>`` or ``~/.cache/nsnn_jax/<name>``);
+4. the official download, when online, checked by size and MD5.
+
+Local copies are validated by parsing, not by MD5: Debian re-gzips the files,
+so their MD5 differs from the official downloads while the content is the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from pathlib import Path
+from typing import NamedTuple, Optional, Union
+
+import numpy as np
+
+__all__ = [
+    "IdxDataset",
+    "IdxFile",
+    "DatasetSpec",
+    "DATASETS",
+    "SYSTEM_DIRS",
+    "FILE_KEYS",
+    "read_idx",
+    "write_idx",
+    "load_idx_dataset",
+    "cache_folder",
+    "is_reachable",
+]
+
+PathLike = Union[str, os.PathLike]
+
+# IDX dtype codes; the payload is always big-endian.
+_IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+# Seconds for the whole reachability check, so offline machines fail fast.
+REACHABILITY_TIMEOUT_S = 3.0
+# Per-read socket timeout of a download.
+DOWNLOAD_TIMEOUT_S = 30.0
+
+# The four files of a data set, by role, in loading order.
+FILE_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
+
+
+class IdxDataset(NamedTuple):
+    """A loaded data set.
+
+    Attributes:
+      train_images: uint8, ``(n_train, 28, 28)``.
+      train_labels: int32, ``(n_train,)``, in ``0..9``.
+      test_images: uint8, ``(n_test, 28, 28)``.
+      test_labels: int32, ``(n_test,)``, in ``0..9``.
+      source: where the files came from, e.g. ``"data_dir: /path"``.
+    """
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class IdxFile:
+    """One official download.
+
+    Attributes:
+      name: file name, ending in ``.gz``.
+      size: published size of the download in bytes.
+      md5: published MD5 of the download (hex).
+    """
+
+    name: str
+    size: int
+    md5: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """What a data set is and where to get it.
+
+    Attributes:
+      name: the data set's name, a key of :data:`DATASETS`.
+      urls: base URLs of the official download, tried in order.
+      files: the four :class:`IdxFile`, keyed by :data:`FILE_KEYS`.
+      n_train: number of training images of the official set.
+      n_test: number of test images of the official set.
+      apt_package: Debian package that installs the files, if any.
+      apt_dir: folder where ``apt_package`` puts them.
+      image_shape: shape of one image.
+      num_classes: labels are in ``0..num_classes - 1``.
+    """
+
+    name: str
+    urls: tuple[str, ...]
+    files: dict
+    n_train: int = 60000
+    n_test: int = 10000
+    apt_package: Optional[str] = None
+    apt_dir: Optional[str] = None
+    image_shape: tuple[int, int] = (28, 28)
+    num_classes: int = 10
+
+
+def _files(sizes_md5s):
+    names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+    return {key: IdxFile(name, size, md5) for key, name, (size, md5) in zip(FILE_KEYS, names, sizes_md5s)}
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "fashion_mnist": DatasetSpec(
+        name="fashion_mnist",
+        urls=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        files=_files([
+            (26421880, "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            (29515, "25c81989df183df01b3e8a0aad5dffbe"),
+            (4422102, "bef4ecab320f06d8554ea6380940ec79"),
+            (5148, "bb300cfdad3c16e7a12a480ee83cd310"),
+        ]),
+        apt_package="dataset-fashion-mnist",
+        apt_dir="/usr/share/datasets/fashion-mnist/",
+    ),
+    "mnist": DatasetSpec(
+        name="mnist",
+        urls=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+        files=_files([
+            (9912422, "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+            (28881, "d53e105ee54ea40749a09fcbcd1e9432"),
+            (1648877, "9fb629c4189551a2d022fa330f9573f3"),
+            (4542, "ec29112dd5afa0611ce80d1b7f02629c"),
+        ]),
+    ),
+}
+
+# System folders searched per data set (tests monkeypatch this).
+SYSTEM_DIRS: dict[str, tuple[str, ...]] = {
+    "fashion_mnist": ("/usr/share/datasets/fashion-mnist/",),
+    "mnist": (),
+}
+
+
+# --------------------------------------------------------------------------- IDX format
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's content, gunzipped if it starts with the gzip magic."""
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    if not raw.startswith(_GZIP_MAGIC):
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as error:
+        raise ValueError(f"{path}: corrupt or truncated gzip data ({type(error).__name__}: {error}).") from error
+
+
+def read_idx(path: PathLike) -> np.ndarray:
+    """Reads an IDX file, gzipped or not.
+
+    Args:
+      path: the file. Gzip is detected by its magic bytes, not by the name.
+
+    Returns:
+      The array, in native byte order, with the file's shape.
+
+    Raises:
+      ValueError: bad magic, unknown dtype code, truncated or corrupt data, or
+        a payload size that does not match the dimensions; the message names
+        the file.
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise ValueError(f"{path}: too short for an IDX header ({len(data)} bytes).")
+    zero0, zero1, code, ndim = data[:4]
+    if zero0 != 0 or zero1 != 0:
+        raise ValueError(f"{path}: bad IDX magic {data[:4].hex()} (expected 0000<dtype><ndim>).")
+    if code not in _IDX_DTYPES:
+        raise ValueError(f"{path}: unknown IDX dtype code 0x{code:02x} (known: "
+                         f"{', '.join(f'0x{c:02x}' for c in _IDX_DTYPES)}).")
+    if ndim == 0:
+        raise ValueError(f"{path}: IDX header has 0 dimensions.")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{path}: truncated IDX header ({len(data)} bytes, need {header}).")
+    shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
+    dtype = _IDX_DTYPES[code]
+    # Python ints: no overflow for absurd headers, and nothing is allocated before the check.
+    expected = dtype.itemsize * int(np.prod(shape, dtype=object))
+    got = len(data) - header
+    if got != expected:
+        raise ValueError(f"{path}: payload is {got} bytes but dimensions {shape} of {dtype.name} need "
+                         f"{expected} bytes (truncated or corrupt file).")
+    array = np.frombuffer(data, dtype, offset=header).reshape(shape)
+    return array.astype(dtype.newbyteorder("="))  # native order, and a writable copy
+
+
+def write_idx(path: PathLike, array: np.ndarray) -> None:
+    """Writes ``array`` as an IDX file, gzipped when ``path`` ends in ``.gz``.
+
+    Args:
+      path: destination file.
+      array: uint8, int8, int16, int32, float32 or float64 array, ndim >= 1.
+
+    Raises:
+      ValueError: unsupported dtype or ndim.
+    """
+    array = np.asarray(array)
+    codes = {dtype.newbyteorder("=").str: code for code, dtype in _IDX_DTYPES.items()}
+    key = array.dtype.newbyteorder("=").str
+    if key not in codes:
+        raise ValueError(f"write_idx: dtype {array.dtype} has no IDX code.")
+    if not 1 <= array.ndim <= 255:
+        raise ValueError(f"write_idx: ndim must be in 1..255, got {array.ndim}.")
+    code = codes[key]
+    header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+    data = header + np.ascontiguousarray(array, _IDX_DTYPES[code]).tobytes()
+    if str(path).endswith(".gz"):
+        data = gzip.compress(data, mtime=0)  # mtime=0: same array, same bytes, same MD5
+    Path(path).write_bytes(data)
+
+
+# --------------------------------------------------------------------------- local folders
+
+
+def _get_spec(name: str) -> DatasetSpec:
+    key = name.lower().replace("-", "_")
+    if key not in DATASETS:
+        raise ValueError(f"Unknown IDX dataset {name!r}; known: {', '.join(sorted(DATASETS))}.")
+    return DATASETS[key]
+
+
+def _find_files(spec: DatasetSpec, folder: Path) -> tuple[dict, list]:
+    """Paths of the four files in ``folder`` (``.gz`` or raw name), and the missing names."""
+    found, missing = {}, []
+    for key, entry in spec.files.items():
+        candidates = (folder / entry.name, folder / entry.name[: -len(".gz")])
+        path = next((c for c in candidates if c.is_file()), None)
+        if path is None:
+            missing.append(entry.name)
+        else:
+            found[key] = path
+    return found, missing
+
+
+def _check_split(spec, images, labels, image_path, label_path, n_expected):
+    """Raises ValueError naming the file when a split is inconsistent."""
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != spec.image_shape:
+        raise ValueError(f"{image_path}: expected uint8 images (n, {spec.image_shape[0]}, "
+                         f"{spec.image_shape[1]}), got {images.dtype} {images.shape}.")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"{label_path}: expected 1-D integer labels, got {labels.dtype} {labels.shape}.")
+    if len(labels) != len(images):
+        raise ValueError(f"{label_path}: {len(labels)} labels but {image_path} holds {len(images)} images.")
+    if n_expected is not None and len(images) != n_expected:
+        raise ValueError(f"{image_path}: expected {n_expected} images, got {len(images)}.")
+    if len(labels) and (labels.min() < 0 or labels.max() >= spec.num_classes):
+        raise ValueError(f"{label_path}: labels must be in 0..{spec.num_classes - 1}, "
+                         f"got {labels.min()}..{labels.max()}.")
+
+
+def _load_files(spec: DatasetSpec, paths: dict, source: str, official: bool) -> IdxDataset:
+    """Parses and validates the four files; ``official`` also checks the published counts."""
+    arrays = {key: read_idx(paths[key]) for key in FILE_KEYS}
+    for split, n_expected in (("train", spec.n_train), ("test", spec.n_test)):
+        _check_split(spec, arrays[f"{split}_images"], arrays[f"{split}_labels"],
+                     paths[f"{split}_images"], paths[f"{split}_labels"], n_expected if official else None)
+    return IdxDataset(arrays["train_images"], arrays["train_labels"].astype(np.int32),
+                      arrays["test_images"], arrays["test_labels"].astype(np.int32), source)
+
+
+def cache_folder(name: str, cache_dir: Optional[PathLike] = None) -> Path:
+    """The cache folder of data set ``name``.
+
+    Args:
+      name: data set name.
+      cache_dir: cache root; default ``$NSNN_JAX_DATA`` or ``~/.cache/nsnn_jax``.
+
+    Returns:
+      ``<root>/<name>``: a per-set subfolder, since MNIST and Fashion-MNIST
+      share their file names.
+    """
+    root = cache_dir or os.environ.get("NSNN_JAX_DATA") or Path.home() / ".cache" / "nsnn_jax"
+    return Path(root).expanduser() / _get_spec(name).name
+
+
+# --------------------------------------------------------------------------- download
+
+
+def is_reachable(url: str, timeout: float = REACHABILITY_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to ``url``'s host opens within ``timeout`` seconds.
+
+    The connect runs in a daemon thread because DNS resolution ignores socket
+    timeouts and can stall for long on an offline machine.
+    """
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    result = []
+
+    def connect():
+        try:
+            socket.create_connection((parts.hostname, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result)
+
+
+def _reachable_urls(urls) -> list:
+    """The base URLs whose host answers, all checked within one short budget."""
+    deadline = time.monotonic() + REACHABILITY_TIMEOUT_S
+    reachable = []
+    for url in urls:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        if is_reachable(url, remaining):
+            reachable.append(url)
+    return reachable
+
+
+def _progress(name, done, total):
+    print(f"\r  {name}: {100 * done // max(total, 1):3d}% ({done / 1e6:.1f}/{total / 1e6:.1f} MB)",
+          end="", file=sys.stderr, flush=True)
+
+
+def _fetch(url: str, entry: IdxFile, tmp_path: Path) -> tuple[int, str]:
+    """Streams ``url`` into ``tmp_path``; returns (size, md5). Stops past the expected size."""
+    md5, size, last = hashlib.md5(), 0, -1
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(tmp_path, "wb") as out:
+        while size <= entry.size:  # a wrong or endless stream cannot fill the disk
+            chunk = response.read(1 << 16)
+            if not chunk:
+                break
+            out.write(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+            if 100 * size // max(entry.size, 1) != last:
+                last = 100 * size // max(entry.size, 1)
+                _progress(entry.name, size, entry.size)
+    print(file=sys.stderr)
+    return size, md5.hexdigest()
+
+
+def _download(base: str, entry: IdxFile, folder: Path) -> Path:
+    """Downloads one file into ``folder`` via a temp file, checking size and MD5.
+
+    Raises:
+      ValueError: size or MD5 mismatch (the bad file is deleted).
+      OSError: network or disk errors (``urllib.error.URLError`` included).
+    """
+    url = urllib.parse.urljoin(base, entry.name)
+    print(f"downloading {url}", file=sys.stderr)
+    fd, tmp_name = tempfile.mkstemp(prefix=entry.name + ".", suffix=".part", dir=folder)
+    os.close(fd)
+    tmp_path = Path(tmp_name)
+    try:
+        size, md5 = _fetch(url, entry, tmp_path)
+        if size != entry.size or md5 != entry.md5:
+            raise ValueError(f"{entry.name} from {url}: expected {entry.size} bytes with MD5 {entry.md5}, "
+                             f"got {size} bytes with MD5 {md5}; the file was deleted.")
+        final = folder / entry.name
+        os.replace(tmp_path, final)  # atomic: the cache never holds a partial file
+        return final
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def _download_missing(spec: DatasetSpec, folder: Path, missing: list, bases: list) -> list:
+    """Downloads the ``missing`` file names into ``folder``; returns the errors of files that failed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = {entry.name: entry for entry in spec.files.values()}
+    errors = []
+    for name in missing:
+        for base in bases:
+            try:
+                _download(base, entries[name], folder)
+                break
+            except (OSError, urllib.error.URLError) as error:  # try the next mirror
+                errors.append(f"{urllib.parse.urljoin(base, name)}: {error}")
+        else:
+            return errors
+    return []
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _help_message(spec: DatasetSpec, tried: list) -> str:
+    names = ", ".join(entry.name for entry in spec.files.values())
+    ways = [f"pass --data-dir DIR, a folder holding the four files {names} (or the same names without .gz)"]
+    if spec.apt_package:
+        ways.append(f"run `sudo apt-get install {spec.apt_package}`, which installs them in {spec.apt_dir}")
+    ways.append(f"download them (needs internet) from {' or '.join(spec.urls)}")
+    lines = [f"Could not find the {spec.name} data set. Tried:"]
+    lines += [f"  - {line}" for line in tried]
+    lines.append("Get it one of these ways:")
+    lines += [f"  {i}. {way}" for i, way in enumerate(ways, 1)]
+    return "\n".join(lines)
+
+
+def _from_data_dir(spec: DatasetSpec, data_dir: PathLike) -> IdxDataset:
+    folder = Path(data_dir).expanduser()
+    paths, missing = _find_files(spec, folder)
+    if missing:
+        raise FileNotFoundError(f"--data-dir {folder} lacks {', '.join(missing)} "
+                                f"(the four {spec.name} IDX files, .gz or uncompressed).")
+    return _load_files(spec, paths, f"data_dir: {folder}", official=False)
+
+
+def load_idx_dataset(name: str, data_dir: Optional[PathLike] = None, cache_dir: Optional[PathLike] = None,
+                     download: bool = True) -> IdxDataset:
+    """Loads MNIST or Fashion-MNIST.
+
+    Args:
+      name: ``"fashion_mnist"`` or ``"mnist"``.
+      data_dir: folder holding the four files (``.gz`` or uncompressed); when
+        given, it is the only source.
+      cache_dir: cache root (default ``$NSNN_JAX_DATA`` or ``~/.cache/nsnn_jax``);
+        files live in ``<cache_dir>/<name>``.
+      download: whether to download missing files into the cache when online.
+
+    Returns:
+      An :class:`IdxDataset`.
+
+    Raises:
+      ValueError: unknown ``name``; a corrupt, truncated or inconsistent file
+        (the message names it); a download with the wrong size or MD5.
+      FileNotFoundError: ``data_dir`` lacks files, or no source had the data
+        (the message says how to get it).
+    """
+    spec = _get_spec(name)
+    if data_dir is not None:
+        return _from_data_dir(spec, data_dir)
+    tried = []
+    for system_dir in SYSTEM_DIRS.get(spec.name, ()):
+        paths, missing = _find_files(spec, Path(system_dir))
+        if not missing:
+            return _load_files(spec, paths, f"system: {system_dir}", official=True)
+        tried.append(f"system folder {system_dir}: missing {', '.join(missing)}")
+    cache = cache_folder(spec.name, cache_dir)
+    paths, missing = _find_files(spec, cache)
+    if not missing:
+        return _load_files(spec, paths, f"cache: {cache}", official=True)
+    tried.append(f"cache {cache}: missing {', '.join(missing)}")
+    if not download:
+        tried.append("download: disabled (download=False)")
+        raise FileNotFoundError(_help_message(spec, tried))
+    bases = _reachable_urls(spec.urls)
+    if not bases:
+        tried.append(f"download: {', '.join(spec.urls)} not reachable within {REACHABILITY_TIMEOUT_S:g} s "
+                     f"(offline?)")
+        raise FileNotFoundError(_help_message(spec, tried))
+    errors = _download_missing(spec, cache, missing, bases)
+    if errors:
+        tried += [f"download {error}" for error in errors]
+        raise FileNotFoundError(_help_message(spec, tried))
+    paths, _ = _find_files(spec, cache)
+    return _load_files(spec, paths, f"download: {bases[0]} -> {cache}", official=True)

@@ -1,0 +1,186 @@
+"""The shared trainer and ``python -m train.fmnist``: contract, resume, sharding, errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from helpers import TINY, make_idx_dir
+from train import fmnist, trainer
+
+pytestmark = pytest.mark.standard_promotion  # optax inside
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_main(argv, capsys):
+    fmnist.main(argv)
+    return capsys.readouterr()
+
+
+def read_metrics(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def without_timing(records):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+
+def test_fmnist_command_keeps_the_run_contract(tmp_path, capsys):
+    """config.json, metrics.jsonl (required keys per epoch), checkpoints, final line."""
+    data = make_idx_dir(tmp_path / "data")
+    workdir = str(tmp_path / "run")
+    out = run_main(["--data-dir", data, "--workdir", workdir, *TINY], capsys)
+    config = json.load(open(os.path.join(workdir, "config.json")))
+    assert config["sigma"] == 0.3 and config["neuron"] == "noisy" and config["hidden"] == [16]
+    records = read_metrics(workdir)
+    assert [r["epoch"] for r in records] == [1, 2]
+    for r in records:
+        for name in ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds", "firing_rate"):
+            assert np.isfinite(r[name]), name
+        assert 0 < r["firing_rate"] < 1 and set(r["firing_rate_layers"]) == {"lif0"}
+    assert records[-1]["lr"] == 0.0  # cosine decay to 0
+    assert os.listdir(os.path.join(workdir, "checkpoints"))
+    last = out.out.strip().splitlines()[-1]
+    assert last == f"final test_accuracy={records[-1]['test_accuracy']:.4f}"
+
+
+def test_same_seed_same_run_and_dsnn_baseline(tmp_path, capsys):
+    """Two runs with one seed give identical metrics; --neuron lif trains the deterministic net."""
+    data = make_idx_dir(tmp_path / "data")
+    runs = []
+    for name in ("a", "b"):
+        run_main(["--data-dir", data, "--workdir", str(tmp_path / name), *TINY], capsys)
+        runs.append(without_timing(read_metrics(str(tmp_path / name))))
+    assert runs[0] == runs[1]
+    run_main(["--data-dir", data, "--workdir", str(tmp_path / "lif"), "--neuron", "lif", *TINY], capsys)
+    lif = read_metrics(str(tmp_path / "lif"))
+    assert "test_accuracy_deterministic" not in lif[-1]
+    assert lif[-1]["train_loss"] != runs[0][-1]["train_loss"]
+
+
+@pytest.mark.parametrize("stop_at", [4, 6])  # end of epoch 1 (4 steps/epoch) and mid-epoch 2
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, capsys, monkeypatch, stop_at):
+    """Ctrl-C after a step saves a checkpoint; --resume finishes with the same metrics and params."""
+    data = make_idx_dir(tmp_path / "data")
+    straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
+    run_main(["--data-dir", data, "--workdir", straight, *TINY], capsys)
+
+    steps = {"done": 0}
+    original = trainer.Progress.update
+
+    def update_then_interrupt(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        steps["done"] += 1
+        if steps["done"] == stop_at:
+            os.kill(os.getpid(), signal.SIGINT)  # the user's Ctrl-C, handled by the trainer
+
+    monkeypatch.setattr(trainer.Progress, "update", update_then_interrupt)
+    with pytest.raises(SystemExit) as stopped:
+        run_main(["--data-dir", data, "--workdir", resumed, *TINY], capsys)
+    assert stopped.value.code == 130
+    assert "--resume" in capsys.readouterr().err
+    assert len(read_metrics(resumed)) == stop_at // 4
+    monkeypatch.undo()
+    run_main(["--data-dir", data, "--workdir", resumed, "--resume", *TINY], capsys)
+    assert without_timing(read_metrics(resumed)) == without_timing(read_metrics(straight))
+
+
+def test_refuses_to_overwrite_and_checks_resume_settings(tmp_path, capsys):
+    data = make_idx_dir(tmp_path / "data")
+    workdir = str(tmp_path / "run")
+    run_main(["--data-dir", data, "--workdir", workdir, *TINY[:-2], "--epochs", "1"], capsys)
+    with pytest.raises(SystemExit):
+        run_main(["--data-dir", data, "--workdir", workdir, *TINY[:-2], "--epochs", "1"], capsys)
+    assert "--resume" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_main(["--data-dir", data, "--workdir", workdir, "--resume", *TINY[:-2], "--epochs", "1",
+                  "--sigma", "0.5"], capsys)
+    assert "sigma" in capsys.readouterr().err
+
+
+def test_train_step_compiles_once(tmp_path):
+    """chex.assert_max_traces: the jitted step traces once over several batches."""
+    config = fmnist.FmnistConfig(hidden=(8,), timesteps=2, batch_size=8, workdir=str(tmp_path))
+    rng = np.random.default_rng(0)
+    data = trainer.Dataset(rng.integers(0, 255, (32, 28, 28), dtype=np.uint8), np.arange(32, dtype=np.int32) % 10,
+                           rng.integers(0, 255, (8, 28, 28), dtype=np.uint8), np.arange(8, dtype=np.int32) % 10)
+    run = trainer.Trainer(config, fmnist.build_task(config, data))
+    step = jax.jit(chex.assert_max_traces(trainer.make_train_step(run.task, run.tx, jax.random.key(0)), n=1))
+    state = run.init_state()
+    for i in range(4):
+        rows = slice(8 * i, 8 * i + 8)
+        state = step(state, data.train_x[rows], data.train_y[rows])
+    assert int(state["step"]) == 4
+
+
+@pytest.mark.parametrize("flag,value,expected", [
+    ("--sigma", "0", "sigma"), ("--sigma", "-1", "sigma"), ("--timesteps", "0", "timesteps"),
+    ("--noise", "pink", "pink"), ("--neuron", "izhikevich", "izhikevich"), ("--hidden", "0", "hidden"),
+])
+def test_bad_flags_fail_before_any_work(flag, value, expected, capsys):
+    with pytest.raises(SystemExit) as error:
+        fmnist.main([flag, value])
+    assert error.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_missing_data_fails_fast_with_a_clear_message(tmp_path, capsys):
+    with pytest.raises(SystemExit) as error:
+        fmnist.main(["--data-dir", str(tmp_path / "nothing"), "--workdir", str(tmp_path / "run")])
+    assert error.value.code == 1
+    assert "train-images-idx3-ubyte" in capsys.readouterr().err
+
+
+def test_help_lists_every_flag_with_default(capsys):
+    with pytest.raises(SystemExit):
+        fmnist.main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--sigma", "--noise", "--neuron", "--timesteps", "--data-dir", "--dataset", "--resume",
+                 "--workdir", "--epochs", "--lr", "--sampler", "--firing"):
+        assert flag in text, flag
+    assert "(default: 0.3)" in text
+
+
+SHARDED = textwrap.dedent("""
+    import os, sys, json
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=" + sys.argv[1]
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    import jax, numpy as np
+    from train import fmnist, trainer
+    rng = np.random.default_rng(0)
+    data = trainer.Dataset(rng.integers(0, 255, (64, 28, 28), dtype=np.uint8), np.arange(64, dtype=np.int32) % 10,
+                           rng.integers(0, 255, (16, 28, 28), dtype=np.uint8), np.arange(16, dtype=np.int32) % 10)
+    config = fmnist.FmnistConfig(hidden=(32,), timesteps=3, batch_size=16, epochs=1, workdir=sys.argv[2])
+    run = trainer.Trainer(config, fmnist.build_task(config, data))
+    record = run.run()
+    params = jax.device_get(run.last_state["params"])
+    np.savez(sys.argv[3], *jax.tree.leaves(params))
+    print(json.dumps({"devices": jax.device_count(), "train_loss": record["train_loss"]}))
+""")
+
+
+def test_sharded_training_equals_single_device(tmp_path):
+    """4 forced CPU devices (batch split over 'data') give the 1-device loss and params.
+
+    Tolerance 1e-5: only the order of the cross-device gradient sum differs.
+    """
+    results = []
+    for devices in (1, 4):
+        out = subprocess.run(
+            [sys.executable, "-c", SHARDED, str(devices), str(tmp_path / f"run{devices}"), str(tmp_path / f"p{devices}.npz")],
+            capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert [r["devices"] for r in results] == [1, 4]
+    np.testing.assert_allclose(results[0]["train_loss"], results[1]["train_loss"], rtol=1e-5)
+    one, four = np.load(tmp_path / "p1.npz"), np.load(tmp_path / "p4.npz")
+    for name in one.files:
+        np.testing.assert_allclose(one[name], four[name], rtol=1e-5, atol=1e-6)

@@ -1,0 +1,1 @@
+"""Training entry points (``python -m train.NAME``) and the shared trainer."""

@@ -1,0 +1,74 @@
+"""``python -m train.fmnist``: a spiking MLP on Fashion-MNIST (or MNIST).
+
+Data, in this order: ``--data-dir`` with the four IDX ``.gz`` files; Debian's
+``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist/``); the official
+download when online (checked by size and MD5, cached).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Optional, Sequence
+
+import jax.numpy as jnp
+
+from nsnn_jax import losses, models
+
+from nsnn_jax.data import idx
+from train import cli, trainer
+from train.config import TrainConfig, option
+
+DEFAULT_HIDDEN = {"fashion_mnist": (512,), "mnist": (64,)}
+
+
+@dataclasses.dataclass
+class FmnistConfig(TrainConfig):
+    """Fashion-MNIST / MNIST spiking MLP."""
+
+    dataset: str = option("fashion_mnist", "which IDX dataset", tuple(DEFAULT_HIDDEN))
+    data_dir: Optional[str] = option(None, "folder holding the four IDX .gz files")
+    hidden: tuple[int, ...] = option((), "hidden widths, e.g. 512,512 (empty: 512 for fashion_mnist, 64 for mnist)")
+    epochs: int = option(4, "training epochs")
+    batch_size: int = option(128, "global batch size (split over devices)")
+    lr: float = option(2e-3, "peak Adam learning rate (cosine decay to 0 over the run)")
+    timesteps: int = option(8, "simulation steps T")
+
+    def validate(self) -> None:
+        super().validate()
+        if any(width < 1 for width in self.hidden):
+            raise ValueError(f"--hidden={self.hidden!r} is invalid: widths must be >= 1.")
+
+    def resolved_hidden(self) -> tuple[int, ...]:
+        return tuple(self.hidden) or DEFAULT_HIDDEN[self.dataset]
+
+
+def preprocess(images, key, train):
+    del key, train  # no augmentation: pixels scaled to [0, 1]
+    return images.astype(jnp.float32) * (1.0 / 255.0)
+
+
+def build_task(config: FmnistConfig, data: Optional[trainer.Dataset] = None) -> trainer.Task:
+    """The trainer task for ``config``; ``data`` overrides loading (tests)."""
+    if data is None:
+        loaded = idx.load_idx_dataset(config.dataset, data_dir=config.data_dir)
+        print(f"{config.dataset}: {len(loaded.train_labels)} train / {len(loaded.test_labels)} test "
+              f"images from {loaded.source}", file=sys.stderr)
+        data = trainer.Dataset(loaded.train_images, loaded.train_labels,
+                               loaded.test_images, loaded.test_labels)
+    model = models.get_model(
+        "mlp", hidden=config.resolved_hidden(), outputs=10, timesteps=config.timesteps,
+        neuron=config.lif_params(), dtype=jnp.bfloat16 if config.dtype == "bfloat16" else None)
+    return trainer.Task(config.dataset, model, data, losses.rate_cross_entropy, preprocess,
+                        experiment="train.fmnist")
+
+
+CONFIG = FmnistConfig
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    config = cli.parse_config(FmnistConfig, __doc__.splitlines()[0], argv)
+    trainer.run_experiment(config, build_task)
+
+if __name__ == "__main__":
+    main()
