@@ -181,3 +181,21 @@ def test_analysis_errors_are_clear(tmp_path, capsys):
     with pytest.raises(SystemExit) as error:
         fano_cmd.main(["--workdir", str(tmp_path / "nope")])
     assert error.value.code == 1 and "config.json" in capsys.readouterr().err
+
+
+@pytest.mark.standard_promotion
+def test_checkpoint_of_another_model_is_a_clear_error(tmp_path, capsys):
+    """A config.json that no longer matches its checkpoint (other widths) exits 1 and says so."""
+    from helpers import TINY, make_idx_dir
+    from train import fmnist
+    data = make_idx_dir(tmp_path / "data")
+    workdir = str(tmp_path / "run")
+    fmnist.main(["--data-dir", data, "--workdir", workdir, *TINY[:-2], "--epochs", "1"])
+    path = os.path.join(workdir, "config.json")
+    config = json.load(open(path))
+    config["hidden"] = [32]
+    json.dump(config, open(path, "w"))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as error:
+        fano_cmd.main(["--workdir", workdir, "--samples", "5", "--trials", "2"])
+    assert error.value.code == 1 and "does not match" in capsys.readouterr().err

@@ -469,7 +469,11 @@ def load_run(workdir: str, data: Optional[Dataset] = None) -> tuple[TrainConfig,
     try:
         if store.latest_step() is None:
             raise FileNotFoundError(f"No checkpoint in {store.directory}: the run saved none yet.")
-        state = store.restore(Trainer(config, task).init_state())
+        try:
+            state = store.restore(Trainer(config, task).init_state())
+        except Exception as error:  # orbax reports shape/structure mismatches in many types
+            raise ValueError(f"The checkpoint in {store.directory} does not match the model its "
+                             f"config.json describes: {str(error)[:300]}") from error
     finally:
         store.close()
     variables = {"params": state["params"], **state["batch_stats"]}
