@@ -1,7 +1,9 @@
 """Shared test fixtures: tiny datasets in the real file formats."""
 
+import functools
 import os
 
+import jax
 import numpy as np
 
 from nsnn_jax.data import idx
@@ -21,3 +23,32 @@ def make_idx_dir(path, n_train=64, n_test=24, seed=0):
         idx.write_idx(os.path.join(path, f"{split}-images-idx3-ubyte.gz"), images)
         idx.write_idx(os.path.join(path, f"{split}-labels-idx1-ubyte.gz"), labels)
     return str(path)
+
+
+@functools.cache
+def fast_compile_options():
+    """XLA options for faster compilation, those this jax/jaxlib accepts.
+
+    The graphs under test run in milliseconds while compiling them dominates the
+    runtime: skip LLVM's expensive passes and the CPU fusion emitters.
+    """
+    wanted = {
+        "xla_backend_optimization_level": 0,
+        "xla_llvm_disable_expensive_passes": True,
+        "xla_cpu_use_fusion_emitters": False,
+    }
+    accepted = {}
+    for name, value in wanted.items():
+        try:
+            jax.jit(lambda x: x + 1, compiler_options={name: value}).lower(1.0).compile()
+            accepted[name] = value
+        except Exception:  # unknown option, or a jax.jit without compiler_options
+            pass
+    return accepted
+
+
+def fast_jit(fn, **kwargs):
+    """``jax.jit`` with fast_compile_options (results may differ by an ulp)."""
+    if fast_compile_options():
+        kwargs["compiler_options"] = fast_compile_options()
+    return jax.jit(fn, **kwargs)

@@ -32,6 +32,7 @@ from jax.scipy.special import ndtri
 from scipy import stats
 
 from nsnn_jax import neuron, noise
+from helpers import fast_jit
 
 FAMILIES = sorted(noise.NOISE_FAMILIES)
 N_KEYS = 20000
@@ -53,33 +54,6 @@ C_TWO = np.array([0.7, -1.1])
 # --------------------------------------------------------------------------- helpers
 
 
-@functools.cache
-def fast_compile_options():
-    """XLA options for faster compilation, those this jax/jaxlib accepts.
-
-    The graphs under test run in milliseconds while compiling them dominates the
-    runtime: skip LLVM's expensive passes and the CPU fusion emitters.
-    """
-    wanted = {
-        "xla_backend_optimization_level": 0,
-        "xla_llvm_disable_expensive_passes": True,
-        "xla_cpu_use_fusion_emitters": False,
-    }
-    accepted = {}
-    for name, value in wanted.items():
-        try:
-            jax.jit(lambda x: x + 1, compiler_options={name: value}).lower(1.0).compile()
-            accepted[name] = value
-        except Exception:  # unknown option, or a jax.jit without compiler_options
-            pass
-    return accepted
-
-
-def fast_jit(fn, **kwargs):
-    """``jax.jit`` with fast_compile_options (results may differ by an ulp)."""
-    if fast_compile_options():
-        kwargs["compiler_options"] = fast_compile_options()
-    return jax.jit(fn, **kwargs)
 
 
 def configs(n):
