@@ -52,3 +52,16 @@ def fast_jit(fn, **kwargs):
     if fast_compile_options():
         kwargs["compiler_options"] = fast_compile_options()
     return jax.jit(fn, **kwargs)
+
+
+def scipy_law(name, scale):
+    """The noise law ``name`` with ``scale``, built independently with ``scipy.stats``."""
+    from scipy import stats
+
+    return {
+        "gaussian": lambda: stats.norm(scale=scale),
+        "logistic": lambda: stats.logistic(scale=scale),
+        "uniform": lambda: stats.uniform(loc=-scale, scale=2 * scale),
+        "triangular": lambda: stats.triang(c=0.5, loc=-scale, scale=2 * scale),
+        "arctan": lambda: stats.cauchy(scale=scale),
+    }[name]()

@@ -29,10 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.scipy.special import ndtri
-from scipy import stats
 
 from nsnn_jax import neuron, noise
-from helpers import fast_jit
+from helpers import fast_jit, scipy_law
 
 FAMILIES = sorted(noise.NOISE_FAMILIES)
 N_KEYS = 20000
@@ -65,16 +64,6 @@ def config_prob(o, f):
     """``P(o)`` for independent Bernoulli spikes with probabilities ``f``."""
     return jnp.prod(jnp.where(o > 0, f, 1.0 - f), axis=-1)
 
-
-def scipy_law(name, scale):
-    """The noise law built independently with ``scipy.stats``."""
-    return {
-        "gaussian": lambda: stats.norm(scale=scale),
-        "logistic": lambda: stats.logistic(scale=scale),
-        "uniform": lambda: stats.uniform(loc=-scale, scale=2 * scale),
-        "triangular": lambda: stats.triang(c=0.5, loc=-scale, scale=2 * scale),
-        "arctan": lambda: stats.cauchy(scale=scale),
-    }[name]()
 
 
 def mean_and_se(samples):

@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 from nsnn_jax import neuron, noise, sampling, surrogate
-from helpers import fast_jit
+from helpers import fast_jit, scipy_law
 
 FAMILIES = sorted(noise.NOISE_FAMILIES)
 SCALE = {"gaussian": 0.3, "logistic": 0.2, "uniform": 0.5, "triangular": 0.6, "arctan": 0.15}
@@ -30,16 +30,6 @@ def family_of(name, scale=None):
     """The family ``name`` with its default test scale, or ``scale``."""
     return noise.get_noise(name, SCALE[name] if scale is None else scale)
 
-
-def scipy_law(name, scale):
-    """The noise law built independently with ``scipy.stats``."""
-    return {
-        "gaussian": lambda: stats.norm(scale=scale),
-        "logistic": lambda: stats.logistic(scale=scale),
-        "uniform": lambda: stats.uniform(loc=-scale, scale=2 * scale),
-        "triangular": lambda: stats.triang(c=0.5, loc=-scale, scale=2 * scale),
-        "arctan": lambda: stats.cauchy(scale=scale),
-    }[name]()
 
 
 def currents_of(seed, shape, low=0.1, high=1.1):

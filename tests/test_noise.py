@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from nsnn_jax import noise, surrogate
-from helpers import fast_jit
+from helpers import fast_jit, scipy_law
 
 FAMILIES = sorted(noise.NOISE_FAMILIES)
 SCALES = (0.3, 1.7)
@@ -28,16 +28,6 @@ EXPECTED_FORM = {
 
 
 
-
-def scipy_law(name, scale):
-    """The same law built independently with ``scipy.stats``."""
-    return {
-        "gaussian": lambda: stats.norm(scale=scale),
-        "logistic": lambda: stats.logistic(scale=scale),
-        "uniform": lambda: stats.uniform(loc=-scale, scale=2 * scale),
-        "triangular": lambda: stats.triang(c=0.5, loc=-scale, scale=2 * scale),
-        "arctan": lambda: stats.cauchy(scale=scale),
-    }[name]()
 
 
 def off_kink_grid(scale, n=601, width=4.0):
