@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from nsnn_jax import neuron as neuron_lib
 
-__all__ = ["SpikingNeuron", "TimeDistributed", "TimeBatchNorm", "ThresholdBatchNorm"]
+__all__ = ["SpikingNeuron", "TimeDistributed", "TimeBatchNorm", "ThresholdBatchNorm", "sown_by_layer"]
 
 
 class SpikingNeuron(nn.Module):
@@ -45,6 +45,20 @@ class SpikingNeuron(nn.Module):
         if self.is_mutable_collection("spikes"):
             self.sow("spikes", "spikes", spikes)
         return spikes
+
+
+def sown_by_layer(collection: Any, name: str) -> dict[str, jax.Array]:
+    """``{'lif0': {name: (value,)}}`` -> ``{'lif0': value}`` for every value sown as ``name``.
+
+    Nested modules give ``'block1/lif0'``-style keys; when a value was sown
+    more than once (e.g. by ``init`` and again by ``apply``) the last one wins.
+    """
+    found = {}
+    for path, value in jax.tree_util.tree_flatten_with_path(collection)[0]:
+        names = [str(getattr(p, "key", getattr(p, "idx", p))) for p in path]
+        if name in names:
+            found["/".join(names[: names.index(name)])] = value
+    return found
 
 
 class TimeDistributed(nn.Module):

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ["rate_cross_entropy", "tet_loss", "mse_loss", "accuracy"]
+__all__ = ["rate_cross_entropy", "tet_loss", "mse_loss", "correct", "accuracy"]
 
 
 def _check(outputs: jax.Array, labels: jax.Array) -> None:
@@ -85,7 +85,12 @@ def mse_loss(outputs: jax.Array, targets: jax.Array) -> jax.Array:
     return jnp.mean(jnp.square(prediction - targets.astype(jnp.float32)))
 
 
+def correct(outputs: jax.Array, labels: jax.Array) -> jax.Array:
+    """Per sample, 1.0 where the rate-coded logits pick the label: ``(B,)`` float32."""
+    _check(outputs, labels)
+    return (jnp.argmax(jnp.mean(outputs, axis=0), axis=-1) == labels).astype(jnp.float32)
+
+
 def accuracy(outputs: jax.Array, labels: jax.Array) -> jax.Array:
     """Fraction of samples whose rate-coded logits pick the label. Scalar."""
-    _check(outputs, labels)
-    return jnp.mean(jnp.argmax(jnp.mean(outputs, axis=0), axis=-1) == labels)
+    return jnp.mean(correct(outputs, labels))

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nsnn_jax import layers as layers_lib
+
 __all__ = ["Trials", "sample_trials", "spiking_layers"]
 
 
@@ -33,19 +35,11 @@ class Trials(NamedTuple):
     predictions: np.ndarray
 
 
-def _sown_spikes(collection: Any) -> dict[str, jax.Array]:
-    found = {}
-    for path, value in jax.tree_util.tree_flatten_with_path(collection)[0]:
-        names = [str(getattr(p, "key", getattr(p, "idx", p))) for p in path]
-        found["/".join(names[: names.index("spikes")])] = value
-    return found
-
-
 def spiking_layers(model: nn.Module, variables: Any, inputs: jax.Array) -> list[str]:
     """Names of the model's spiking layers, in the order they fire (shape inference only)."""
     def run(x):
         _, state = model.apply(variables, x, rngs={"noise": jax.random.key(0)}, mutable=["spikes"])
-        return _sown_spikes(state.get("spikes", {}))
+        return layers_lib.sown_by_layer(state.get("spikes", {}), "spikes")
     return list(jax.eval_shape(run, inputs))
 
 
@@ -93,7 +87,7 @@ def sample_trials(
 
     def one_trial(trial_key):
         outputs, state = model.apply(variables, inputs, rngs={"noise": trial_key}, mutable=["spikes"])
-        spikes = _sown_spikes(state["spikes"])
+        spikes = layers_lib.sown_by_layer(state["spikes"], "spikes")
         return {name: spikes[name].astype(jnp.uint8) for name in chosen}, outputs.astype(jnp.float32)
 
     shapes = jax.eval_shape(one_trial, jax.random.key(0))

@@ -25,6 +25,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from nsnn_jax import layers, losses
 from nsnn_jax.checkpoint import CheckpointStore
 from train.config import TrainConfig
 from train.progress import Progress
@@ -105,17 +106,6 @@ def shard_batch(mesh: Mesh, array: np.ndarray) -> jax.Array:
 # ------------------------------------------------------------------ steps ---
 
 
-def flatten_rates(intermediates: Any) -> dict[str, jax.Array]:
-    """``{'lif0': {'firing_rate': (r,)}}`` -> ``{'lif0': r}`` for every sown rate."""
-    rates = {}
-    flat = jax.tree_util.tree_flatten_with_path(intermediates)[0]
-    for path, value in flat:
-        names = [str(getattr(p, "key", getattr(p, "idx", p))) for p in path]
-        if "firing_rate" in names:
-            rates["/".join(n for n in names[: names.index("firing_rate")])] = value
-    return rates
-
-
 def per_example(loss: LossFn, outputs: jax.Array, targets: jax.Array) -> jax.Array:
     """Per-sample values ``(B,)`` of a batch-mean loss over ``(T, B, C)`` outputs."""
     return jax.vmap(lambda o, t: loss(o[:, None], t[None]), in_axes=(1, 0))(outputs, targets)
@@ -126,8 +116,7 @@ def make_schedule(config: TrainConfig, total_steps: int) -> optax.Schedule:
     return optax.cosine_decay_schedule(config.lr, max(total_steps, 1), alpha=0.0)
 
 
-def make_optimizer(config: TrainConfig, total_steps: int) -> optax.GradientTransformation:
-    schedule = make_schedule(config, total_steps)
+def make_optimizer(config: TrainConfig, schedule: optax.Schedule) -> optax.GradientTransformation:
     if config.weight_decay > 0:
         return optax.adamw(schedule, weight_decay=config.weight_decay)
     return optax.adam(schedule)
@@ -161,9 +150,8 @@ def make_train_step(task: Task, tx: optax.GradientTransformation, train_key: jax
         sums["loss"] = sums["loss"] + loss * batch
         sums["count"] = sums["count"] + batch
         if task.classification:
-            correct = jnp.argmax(jnp.mean(outputs, axis=0), axis=-1) == y
-            sums["correct"] = sums["correct"] + jnp.sum(correct.astype(jnp.float32))
-        rates = flatten_rates(updates.get("intermediates", {}))
+            sums["correct"] = sums["correct"] + jnp.sum(losses.correct(outputs, y))
+        rates = layers.sown_by_layer(updates.get("intermediates", {}), "firing_rate")
         sums["rates"] = {k: sums["rates"][k] + v * batch for k, v in rates.items()}
         batch_stats = {"batch_stats": updates["batch_stats"]} if "batch_stats" in updates else {}
         return {"step": state["step"] + 1, "params": params, "batch_stats": batch_stats,
@@ -184,11 +172,10 @@ def make_eval_step(task: Task, trials: int, deterministic: bool) -> Callable:
 
         keys = jax.random.split(key, trials)
         outputs = jnp.mean(jax.lax.map(one_trial, keys), axis=0)
-        losses = per_example(task.loss, outputs, y)
-        result = {"loss": jnp.sum(losses * weight), "count": jnp.sum(weight)}
+        per_sample_loss = per_example(task.loss, outputs, y)
+        result = {"loss": jnp.sum(per_sample_loss * weight), "count": jnp.sum(weight)}
         if task.classification:
-            correct = (jnp.argmax(jnp.mean(outputs, axis=0), axis=-1) == y).astype(jnp.float32)
-            result["correct"] = jnp.sum(correct * weight)
+            result["correct"] = jnp.sum(losses.correct(outputs, y) * weight)
         return result
 
     return eval_step
@@ -221,7 +208,7 @@ class Trainer:
             "runs", f"{task.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         config.workdir = self.workdir
         self.schedule = make_schedule(config, self.total_steps)
-        self.tx = make_optimizer(config, self.total_steps)
+        self.tx = make_optimizer(config, self.schedule)
         self.init_key, train_key, self.eval_key = root_keys(config.seed)
         self.replicated = NamedSharding(self.mesh, PartitionSpec())
         self._train_step = jax.jit(
@@ -243,7 +230,7 @@ class Trainer:
         batch_stats = {"batch_stats": variables["batch_stats"]} if "batch_stats" in variables else {}
         _, intermediates = self.task.model.apply(
             variables, inputs, train=False, rngs={"noise": noise_key}, mutable=["intermediates"])
-        rates = flatten_rates(intermediates.get("intermediates", {}))
+        rates = layers.sown_by_layer(intermediates.get("intermediates", {}), "firing_rate")
         state = {
             "step": jnp.zeros((), jnp.int32),
             "params": params,
