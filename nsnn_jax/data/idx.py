@@ -20,21 +20,18 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import hashlib
 import os
-import socket
-import sys
-import tempfile
-import threading
-import time
 import urllib.error
 import urllib.parse
-import urllib.request
 import zlib
 from pathlib import Path
 from typing import NamedTuple, Optional, Union
 
 import numpy as np
+
+# Shared with the other loaders; re-exported here under their former names.
+from nsnn_jax.data.download import DOWNLOAD_TIMEOUT_S, REACHABILITY_TIMEOUT_S  # noqa: F401
+from nsnn_jax.data.download import cache_root, download_file, is_reachable, reachable_urls
 
 __all__ = [
     "IdxDataset",
@@ -62,11 +59,6 @@ _IDX_DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 _GZIP_MAGIC = b"\x1f\x8b"
-
-# Seconds for the whole reachability check, so offline machines fail fast.
-REACHABILITY_TIMEOUT_S = 3.0
-# Per-read socket timeout of a download.
-DOWNLOAD_TIMEOUT_S = 30.0
 
 # The four files of a data set, by role, in loading order.
 FILE_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
@@ -311,70 +303,15 @@ def cache_folder(name: str, cache_dir: Optional[PathLike] = None) -> Path:
       ``<root>/<name>``: a per-set subfolder, since MNIST and Fashion-MNIST
       share their file names.
     """
-    root = cache_dir or os.environ.get("NSNN_JAX_DATA") or Path.home() / ".cache" / "nsnn_jax"
-    return Path(root).expanduser() / _get_spec(name).name
+    return cache_root(cache_dir) / _get_spec(name).name
 
 
 # --------------------------------------------------------------------------- download
 
 
-def is_reachable(url: str, timeout: float = REACHABILITY_TIMEOUT_S) -> bool:
-    """Whether a TCP connection to ``url``'s host opens within ``timeout`` seconds.
-
-    The connect runs in a daemon thread because DNS resolution ignores socket
-    timeouts and can stall for long on an offline machine.
-    """
-    parts = urllib.parse.urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    result = []
-
-    def connect():
-        try:
-            socket.create_connection((parts.hostname, port), timeout=timeout).close()
-            result.append(True)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=connect, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(result)
-
-
 def _reachable_urls(urls) -> list:
     """The base URLs whose host answers, all checked within one short budget."""
-    deadline = time.monotonic() + REACHABILITY_TIMEOUT_S
-    reachable = []
-    for url in urls:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        if is_reachable(url, remaining):
-            reachable.append(url)
-    return reachable
-
-
-def _progress(name, done, total):
-    print(f"\r  {name}: {100 * done // max(total, 1):3d}% ({done / 1e6:.1f}/{total / 1e6:.1f} MB)",
-          end="", file=sys.stderr, flush=True)
-
-
-def _fetch(url: str, entry: IdxFile, tmp_path: Path) -> tuple[int, str]:
-    """Streams ``url`` into ``tmp_path``; returns (size, md5). Stops past the expected size."""
-    md5, size, last = hashlib.md5(), 0, -1
-    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(tmp_path, "wb") as out:
-        while size <= entry.size:  # a wrong or endless stream cannot fill the disk
-            chunk = response.read(1 << 16)
-            if not chunk:
-                break
-            out.write(chunk)
-            md5.update(chunk)
-            size += len(chunk)
-            if 100 * size // max(entry.size, 1) != last:
-                last = 100 * size // max(entry.size, 1)
-                _progress(entry.name, size, entry.size)
-    print(file=sys.stderr)
-    return size, md5.hexdigest()
+    return reachable_urls(urls, check=is_reachable)  # this module's name: tests monkeypatch it
 
 
 def _download(base: str, entry: IdxFile, folder: Path) -> Path:
@@ -384,21 +321,7 @@ def _download(base: str, entry: IdxFile, folder: Path) -> Path:
       ValueError: size or MD5 mismatch (the bad file is deleted).
       OSError: network or disk errors (``urllib.error.URLError`` included).
     """
-    url = urllib.parse.urljoin(base, entry.name)
-    print(f"downloading {url}", file=sys.stderr)
-    fd, tmp_name = tempfile.mkstemp(prefix=entry.name + ".", suffix=".part", dir=folder)
-    os.close(fd)
-    tmp_path = Path(tmp_name)
-    try:
-        size, md5 = _fetch(url, entry, tmp_path)
-        if size != entry.size or md5 != entry.md5:
-            raise ValueError(f"{entry.name} from {url}: expected {entry.size} bytes with MD5 {entry.md5}, "
-                             f"got {size} bytes with MD5 {md5}; the file was deleted.")
-        final = folder / entry.name
-        os.replace(tmp_path, final)  # atomic: the cache never holds a partial file
-        return final
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    return download_file(urllib.parse.urljoin(base, entry.name), folder, entry.name, entry.size, entry.md5)
 
 
 def _download_missing(spec: DatasetSpec, folder: Path, missing: list, bases: list) -> list:

@@ -6,9 +6,13 @@ from typing import Callable
 
 import flax.linen as nn
 
+from nsnn_jax.models.cifarnet import CIFARNet
 from nsnn_jax.models.mlp import ReluMLP, SpikingMLP
+from nsnn_jax.models.resnet import SpikingResNet, resnet18, resnet19
+from nsnn_jax.models.vgg import VGGSNN
 
-__all__ = ["MODELS", "register_model", "get_model", "SpikingMLP", "ReluMLP"]
+__all__ = ["MODELS", "register_model", "get_model", "SpikingMLP", "ReluMLP", "CIFARNet",
+           "SpikingResNet", "resnet18", "resnet19", "VGGSNN"]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -33,3 +37,7 @@ def get_model(name: str, **kwargs) -> nn.Module:
 
 register_model("mlp", SpikingMLP)
 register_model("ann_mlp", ReluMLP)
+register_model("cifarnet", CIFARNet)
+register_model("resnet18", resnet18)
+register_model("resnet19", resnet19)
+register_model("vggsnn", VGGSNN)

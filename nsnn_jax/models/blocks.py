@@ -1,0 +1,158 @@
+"""Building blocks shared by the convolutional spiking networks.
+
+Every block works on time-major activations ``(T, B, H, W, C)``: synaptic
+operations (conv, BN, pooling, dense) merge T into the batch, the neuron scans
+over T. Normalisation is either plain batch norm over ``T*B`` (``"bn"``) or
+threshold-dependent BN (``"tdbn"``, Zheng et al. 2021), which scales the
+normalised pre-activations to ``alpha * v_th``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from nsnn_jax import layers
+from nsnn_jax import neuron as neuron_lib
+
+__all__ = ["NORMS", "check_common", "make_norm", "time_input", "SpikingConv", "SpikingDense", "scaled"]
+
+NORMS = ("bn", "tdbn")
+
+
+def check_common(timesteps: int, norm: str, width: float) -> None:
+    """Raises ``ValueError`` for settings every conv model shares."""
+    if not isinstance(timesteps, int) or timesteps < 1:
+        raise ValueError(f"timesteps must be an integer >= 1, got {timesteps!r}.")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}.")
+    if not width > 0:
+        raise ValueError(f"width must be > 0, got {width!r}.")
+
+
+def scaled(features: int, width: float) -> int:
+    """Channel count ``features * width``, at least 1 (``width`` shrinks models for tests)."""
+    return max(1, int(round(features * width)))
+
+
+def make_norm(norm: str, v_th: float, alpha: float = 1.0, dtype: Any = None, name: Optional[str] = None) -> nn.Module:
+    """The normalisation layer for ``norm``: ``"bn"`` or ``"tdbn"`` (threshold ``v_th``, factor ``alpha``)."""
+    if norm == "tdbn":
+        return layers.ThresholdBatchNorm(v_th=v_th, alpha=alpha, dtype=dtype, name=name)
+    return layers.TimeBatchNorm(dtype=dtype, name=name)
+
+
+def time_input(x: jax.Array, sequence_input: bool, spatial_dims: int = 3) -> jax.Array:
+    """Checks an image batch: static ``(B, H, W, C)`` or, with ``sequence_input``, ``(T, B, H, W, C)``."""
+    expected = spatial_dims + (2 if sequence_input else 1)
+    if x.ndim != expected:
+        layout = "(T, B, H, W, C)" if sequence_input else "(B, H, W, C)"
+        raise ValueError(f"Expected images {layout}, got shape {x.shape}.")
+    return x
+
+
+class SpikingConv(nn.Module):
+    """``conv3x3 (no bias) -> norm -> LIF`` on ``(T, B, H, W, C)``.
+
+    A static input ``(B, H, W, C)`` (the encoding layer of a static image) is
+    convolved and normalised once and broadcast over ``timesteps``: the result
+    is the same at every step, and BN's statistics over ``T*B`` equal those
+    over ``B`` for a repeated input.
+
+    Attributes:
+      features: output channels.
+      neuron: neuron settings.
+      norm: ``"bn"`` or ``"tdbn"``.
+      strides: convolution stride.
+      kernel: kernel size.
+      alpha: tdBN factor (``1/sqrt(2)`` before a residual sum).
+      timesteps: T for a static input.
+      spike: apply the neuron (``False``: return the normalised currents).
+      dtype: computation dtype.
+    """
+
+    features: int
+    neuron: neuron_lib.LIFParams
+    norm: str = "tdbn"
+    strides: int = 1
+    kernel: int = 3
+    alpha: float = 1.0
+    timesteps: int = 1
+    spike: bool = True
+    dtype: Any = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool, deterministic: bool) -> jax.Array:
+        pad = self.kernel // 2
+        conv = nn.Conv(self.features, (self.kernel, self.kernel), strides=self.strides,
+                       padding=((pad, pad), (pad, pad)), use_bias=False, dtype=self.dtype, name="conv")
+        norm = make_norm(self.norm, self.neuron.v_th, self.alpha, self.dtype, name="norm")
+        if x.ndim == 4:  # static (B, H, W, C)
+            currents = norm(conv(x), use_running_average=not train)
+            currents = jnp.broadcast_to(currents, (self.timesteps,) + currents.shape)
+        else:
+            currents = norm(layers.TimeDistributed(conv)(x), use_running_average=not train)
+        if not self.spike:
+            return currents
+        return layers.SpikingNeuron(self.neuron, name="lif")(currents, deterministic)
+
+
+class SpikingDense(nn.Module):
+    """``dense (no bias) -> norm -> LIF`` on ``(T, B, D)``.
+
+    The norm matters: spike rates of ~0.15 into a dense layer with a
+    fan-in-scaled initialisation give currents of std ~0.15, and such a layer
+    is silent at initialisation (measured 0-0.4% firing) so nothing below it
+    learns. As in the reference tdBN networks, hidden dense layers are
+    normalised like the convolutions.
+    """
+
+    features: int
+    neuron: neuron_lib.LIFParams
+    norm: str = "tdbn"
+    dtype: Any = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool, deterministic: bool) -> jax.Array:
+        currents = layers.TimeDistributed(nn.Dense(self.features, use_bias=False, dtype=self.dtype, name="dense"))(x)
+        currents = make_norm(self.norm, self.neuron.v_th, dtype=self.dtype, name="norm")(
+            currents, use_running_average=not train)
+        return layers.SpikingNeuron(self.neuron, name="lif")(currents, deterministic)
+
+
+def avg_pool(x: jax.Array, window: int = 2) -> jax.Array:
+    """Average pooling of ``(T, B, H, W, C)`` over ``window x window`` tiles (stride ``window``, VALID)."""
+    t, b, h, w, c = x.shape
+    h, w = h // window * window, w // window * window
+    tiles = x[:, :, :h, :w].reshape(t, b, h // window, window, w // window, window, c)
+    return jnp.mean(tiles, axis=(3, 5))
+
+
+def flatten(x: jax.Array) -> jax.Array:
+    """``(T, B, ...)`` -> ``(T, B, features)``."""
+    return x.reshape(x.shape[:2] + (-1,))
+
+
+def readout(x: jax.Array, outputs: int, dtype: Any, name: str = "readout") -> jax.Array:
+    """A linear readout per step: ``(T, B, D)`` -> ``(T, B, outputs)``."""
+    return layers.TimeDistributed(nn.Dense(outputs, dtype=dtype, name=name))(x)
+
+
+__all__ += ["avg_pool", "flatten", "readout"]
+
+
+def maybe_remat(module_class: type, remat: bool) -> type:
+    """``module_class`` under ``nn.remat`` when ``remat``.
+
+    Rematerialised blocks keep only their input for the backward pass and
+    recompute the conv, norm and the neuron's scan over T: less memory for
+    about one more forward pass. Blocks are called as ``block(x, train,
+    deterministic)`` (positional: the flags are static).
+    """
+    return nn.remat(module_class, static_argnums=(2, 3)) if remat else module_class
+
+
+__all__ += ["maybe_remat"]

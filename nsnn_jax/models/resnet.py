@@ -1,0 +1,109 @@
+"""Spiking residual networks: ResNet-18* and ResNet-19.
+
+Block (Zheng et al. 2021): ``LIF(norm(conv(LIF(norm(conv(x))))) + shortcut(x))``,
+the shortcut an identity or, where the shape changes, ``norm(conv1x1(x))``.
+With tdBN both normalisations feeding a residual sum use ``alpha = 1/sqrt(2)``
+so the sum keeps the ``N(0, v_th^2)`` pre-activation scale.
+
+- ResNet-18*: a 3x3 first conv (no max-pool), two blocks per stage at widths
+  64-128-256-512, global average pool, linear readout.
+- ResNet-19: ``128c3``, then 3 blocks of 128, 3 of 256 and 2 of 512 channels
+  (1 + 2*8 conv layers), global average pool, ``256fc`` (normalised like the
+  convs), linear readout: the
+  19 weight layers of the name, as in the tdBN and TET papers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from nsnn_jax import layers
+from nsnn_jax import neuron as neuron_lib
+from nsnn_jax.models import blocks
+
+__all__ = ["SpikingResNet", "BasicBlock", "resnet18", "resnet19", "RESNET18_STAGES", "RESNET19_STAGES"]
+
+# (channels, blocks, stride of the first block) per stage.
+RESNET18_STAGES = ((64, 2, 1), (128, 2, 2), (256, 2, 2), (512, 2, 2))
+RESNET19_STAGES = ((128, 3, 1), (256, 3, 2), (512, 2, 2))
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 spiking convs with a residual connection, on ``(T, B, H, W, C)``."""
+
+    features: int
+    neuron: neuron_lib.LIFParams
+    norm: str = "tdbn"
+    strides: int = 1
+    dtype: Any = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool, deterministic: bool) -> jax.Array:
+        alpha = 1.0 / math.sqrt(2.0) if self.norm == "tdbn" else 1.0
+        out = blocks.SpikingConv(self.features, self.neuron, self.norm, strides=self.strides,
+                                 dtype=self.dtype, name="conv0")(x, train, deterministic)
+        out = blocks.SpikingConv(self.features, self.neuron, self.norm, alpha=alpha, spike=False,
+                                 dtype=self.dtype, name="conv1")(out, train, deterministic)
+        shortcut = x
+        if self.strides != 1 or x.shape[-1] != self.features:
+            shortcut = blocks.SpikingConv(self.features, self.neuron, self.norm, strides=self.strides,
+                                          kernel=1, alpha=alpha, spike=False, dtype=self.dtype,
+                                          name="shortcut")(x, train, deterministic)
+        return layers.SpikingNeuron(self.neuron, name="lif")(out + shortcut.astype(out.dtype), deterministic)
+
+
+class SpikingResNet(nn.Module):
+    """A spiking ResNet for 32x32 images (no stem max-pool).
+
+    Attributes:
+      stem: channels of the first 3x3 conv.
+      stages: ``(channels, blocks, stride)`` per stage.
+      hidden: widths of spiking dense layers before the readout.
+      outputs, timesteps, neuron, norm, width, sequence_input, remat, dtype: as
+        :class:`nsnn_jax.models.cifarnet.CIFARNet`.
+    """
+
+    stem: int = 64
+    stages: Sequence[tuple[int, int, int]] = RESNET18_STAGES
+    hidden: Sequence[int] = ()
+    outputs: int = 10
+    timesteps: int = 8
+    neuron: neuron_lib.LIFParams = neuron_lib.LIFParams()
+    norm: str = "tdbn"
+    width: float = 1.0
+    sequence_input: bool = False
+    remat: bool = False
+    dtype: Any = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False, deterministic: bool = False) -> jax.Array:
+        blocks.check_common(self.timesteps, self.norm, self.width)
+        x = blocks.time_input(x, self.sequence_input).astype(self.dtype or "float32")
+        x = blocks.SpikingConv(blocks.scaled(self.stem, self.width), self.neuron, self.norm,
+                               timesteps=self.timesteps, dtype=self.dtype, name="stem")(x, train, deterministic)
+        block = blocks.maybe_remat(BasicBlock, self.remat)
+        for s, (channels, count, stride) in enumerate(self.stages):
+            for b in range(count):
+                x = block(blocks.scaled(channels, self.width), self.neuron, self.norm,
+                          strides=stride if b == 0 else 1, dtype=self.dtype,
+                          name=f"stage{s}_block{b}")(x, train, deterministic)
+        x = jnp.mean(x, axis=(2, 3))  # global average pool: (T, B, C)
+        for i, features in enumerate(self.hidden):
+            x = blocks.SpikingDense(blocks.scaled(features, self.width), self.neuron, self.norm,
+                                    self.dtype, name=f"fc{i}")(x, train, deterministic)
+        return blocks.readout(x, self.outputs, self.dtype)
+
+
+def resnet18(**kwargs) -> SpikingResNet:
+    """ResNet-18*: 3x3 stem of 64, widths 64-128-256-512, no max-pool."""
+    return SpikingResNet(stem=64, stages=RESNET18_STAGES, hidden=(), **kwargs)
+
+
+def resnet19(**kwargs) -> SpikingResNet:
+    """ResNet-19: stem 128, (128)x3-(256)x3-(512)x2 blocks, 256fc."""
+    return SpikingResNet(stem=128, stages=RESNET19_STAGES, hidden=(256,), **kwargs)

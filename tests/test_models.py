@@ -1,0 +1,206 @@
+"""The convolutional architectures: parameter counts by hand, shapes, one step, remat, dtypes."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from helpers import fast_jit
+from nsnn_jax import losses, models, noise
+from nsnn_jax.neuron import LIFParams
+
+NOISY = LIFParams(noise=noise.Gaussian(0.3))
+ARCHS = ("cifarnet", "resnet18", "resnet19", "vggsnn")
+
+
+def conv(c_in, c_out, k=3):
+    return c_in * c_out * k * k  # no bias: a norm follows
+
+
+def norm(c):
+    return 2 * c  # scale and shift (BN's running statistics are not parameters)
+
+
+def dense(d_in, d_out):
+    return d_in * d_out + d_out  # the readout: with bias, no norm
+
+
+def basic_block(c_in, c_out, stride):
+    count = conv(c_in, c_out) + norm(c_out) + conv(c_out, c_out) + norm(c_out)
+    if stride != 1 or c_in != c_out:
+        count += conv(c_in, c_out, 1) + norm(c_out)
+    return count
+
+
+def hand_count(arch, classes):
+    """Parameters of each architecture at 32x32x3, from the layer list of its definition."""
+    if arch == "cifarnet":  # 128c3-256c3-ap2-512c3-ap2-1024c3-512c3-1024fc-512fc-fc
+        chans = [3, 128, 256, 512, 1024, 512]
+        total = sum(conv(a, b) + norm(b) for a, b in zip(chans, chans[1:]))
+        hidden = conv(8 * 8 * 512, 1024, 1) + norm(1024) + conv(1024, 512, 1) + norm(512)  # dense, no bias
+        return total + hidden + dense(512, classes)
+    if arch == "vggsnn":  # 64c3-128c3-ap2-256c3-256c3-ap2-512c3-512c3-ap2-512c3-512c3-ap2-fc
+        chans = [3, 64, 128, 256, 256, 512, 512, 512, 512]
+        total = sum(conv(a, b) + norm(b) for a, b in zip(chans, chans[1:]))
+        return total + dense(2 * 2 * 512, classes)
+    if arch == "resnet18":
+        total, c = conv(3, 64) + norm(64), 64
+        for width, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            total += basic_block(c, width, stride) + basic_block(width, width, 1)
+            c = width
+        return total + dense(512, classes)
+    if arch == "resnet19":  # 128c3-(128)x3-(256)x3-(512)x2-ap-256fc-fc
+        total, c = conv(3, 128) + norm(128), 128
+        for width, blocks, stride in ((128, 3, 1), (256, 3, 2), (512, 2, 2)):
+            for b in range(blocks):
+                total += basic_block(c, width, stride if b == 0 else 1)
+                c = width
+        return total + conv(512, 256, 1) + norm(256) + dense(256, classes)
+    raise AssertionError(arch)
+
+
+def init(model, x, key=jax.random.key(1)):
+    """Initial variables, initialised under jit (op-by-op initialisation of a conv net takes ~20 s)."""
+    return fast_jit(lambda k: model.init({"params": jax.random.key(0), "noise": k}, x))(key)
+
+
+def init_shapes(model, x):
+    return jax.eval_shape(lambda: model.init({"params": jax.random.key(0), "noise": jax.random.key(1)}, x))
+
+
+@pytest.mark.parametrize("classes", [10, 100])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_parameter_count_matches_hand_computation(arch, classes):
+    model = models.get_model(arch, outputs=classes, timesteps=2, neuron=NOISY)
+    shapes = init_shapes(model, jnp.zeros((2, 32, 32, 3)))
+    count = sum(math.prod(p.shape) for p in jax.tree.leaves(shapes["params"]))
+    assert count == hand_count(arch, classes)
+    assert "batch_stats" in shapes  # BN running statistics are state, not parameters
+
+
+def test_published_sizes():
+    """Independent of the hand formula: the well-known 11,173,962 of the CIFAR ResNet-18."""
+    assert hand_count("resnet18", 10) == 11_173_962
+
+
+def tiny(arch, **kwargs):
+    return models.get_model(arch, outputs=5, timesteps=2, neuron=NOISY, width=1 / 16, **kwargs)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_output_shape_static_and_sequence_input(arch):
+    x = jnp.zeros((3, 16, 16, 3))
+    out = jax.eval_shape(lambda: tiny(arch).init_with_output(
+        {"params": jax.random.key(0), "noise": jax.random.key(1)}, x)[0])
+    assert out.shape == (2, 3, 5)
+    seq = jnp.zeros((4, 3, 16, 16, 2))
+    out = jax.eval_shape(lambda: tiny(arch, sequence_input=True).init_with_output(
+        {"params": jax.random.key(0), "noise": jax.random.key(1)}, seq)[0])
+    assert out.shape == (4, 3, 5)
+    with pytest.raises(ValueError, match="Expected images"):
+        tiny(arch).init({"params": jax.random.key(0), "noise": jax.random.key(1)}, jnp.zeros((3, 16, 16)))
+
+
+def make_batch(n=8, size=16, classes=5, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    x = rng.normal(0.0, 1.0, (n, size, size, 3)).astype(np.float32)
+    x[np.arange(n), :, :, y % 3] += 2.0  # class-dependent colour: learnable
+    return jnp.asarray(x), jnp.asarray(y, jnp.int32)
+
+
+def loss_and_grads(model, variables, x, y, key):
+    def objective(params):
+        out, updates = model.apply({**variables, "params": params}, x, train=True, rngs={"noise": key},
+                                   mutable=["batch_stats"])
+        return losses.rate_cross_entropy(out, y), updates
+
+    return jax.value_and_grad(objective, has_aux=True)(variables["params"])
+
+
+@pytest.mark.standard_promotion  # optax
+@pytest.mark.parametrize("arch", ARCHS)
+def test_one_training_step_lowers_the_loss(arch):
+    """One Adam step on the NDL gradient lowers the loss of a fixed batch.
+
+    The loss is averaged over the same 8 noise keys before and after the step
+    (an estimate of the expected loss, which is what NDL descends).
+    """
+    model = tiny(arch)
+    x, y = make_batch()
+    keys = jax.random.split(jax.random.key(3), 8)
+    variables = init(model, x, keys[0])
+    tx = optax.adam(1e-2)
+
+    def mean_loss_and_grads(variables):
+        (loss, _), grads = jax.vmap(lambda k: loss_and_grads(model, variables, x, y, k))(keys)
+        return jnp.mean(loss), jax.tree.map(lambda g: jnp.mean(g, axis=0), grads)
+
+    @fast_jit
+    def step(variables):
+        loss, grads = mean_loss_and_grads(variables)
+        updates, _ = tx.update(grads, tx.init(variables["params"]), variables["params"])
+        after = {**variables, "params": optax.apply_updates(variables["params"], updates)}
+        return loss, mean_loss_and_grads(after)[0], grads
+
+    loss, new_loss, grads = step(variables)
+    assert np.isfinite(float(loss))
+    assert float(new_loss) < float(loss)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
+    assert all(float(jnp.max(jnp.abs(g))) > 0 for g in jax.tree.leaves(grads["conv0"] if "conv0" in grads else grads["stem"]))
+
+
+@pytest.mark.parametrize("arch", ["cifarnet", "resnet18"])
+def test_remat_gives_the_same_loss_and_gradients(arch):
+    x, y = make_batch(n=4)
+    key = jax.random.key(5)
+    plain, remat = tiny(arch), tiny(arch, remat=True)
+    variables = init(plain, x, key)
+    (loss_a, _), grads_a = fast_jit(lambda v: loss_and_grads(plain, v, x, y, key))(variables)
+    (loss_b, _), grads_b = fast_jit(lambda v: loss_and_grads(remat, v, x, y, key))(variables)
+    np.testing.assert_allclose(loss_a, loss_b, rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(grads_a), jax.tree.leaves(grads_b)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_tdbn_residual_scale_and_plain_bn_structure():
+    """tdBN layers carry the threshold; 'bn' builds plain batch norms with learnt scale."""
+    x = jnp.zeros((2, 16, 16, 3))
+    td = init_shapes(tiny("resnet18"), x)["params"]
+    bn = init_shapes(tiny("resnet18", norm="bn"), x)["params"]
+    assert set(td["stage1_block0"]["shortcut"]["norm"]) == {"scale", "bias"}
+    assert "BatchNorm_0" in bn["stage1_block0"]["shortcut"]["norm"]
+    block = models.resnet.BasicBlock(8, NOISY, "tdbn", strides=2)
+    z = jax.random.normal(jax.random.key(2), (2, 32, 4, 4, 4))
+    variables = fast_jit(lambda: block.init({"params": jax.random.key(0), "noise": jax.random.key(1)}, z, True, True))()
+    _, state = block.apply(variables, z, True, True, capture_intermediates=True,
+                           mutable=["intermediates", "batch_stats"])
+    captured = state["intermediates"]
+    # At initialisation (scale 1, shift 0) tdBN outputs have std alpha * v_th.
+    np.testing.assert_allclose(float(jnp.std(captured["conv0"]["norm"]["__call__"][0])), 1.0, rtol=1e-2)
+    for name in ("conv1", "shortcut"):
+        np.testing.assert_allclose(float(jnp.std(captured[name]["norm"]["__call__"][0])), 1 / math.sqrt(2), rtol=1e-2)
+
+
+def test_bfloat16_computation_keeps_float32_parameters():
+    model = tiny("vggsnn", dtype=jnp.bfloat16)
+    x, _ = make_batch(n=2)
+    variables = init(model, x)
+    assert {p.dtype for p in jax.tree.leaves(variables["params"])} == {jnp.dtype(jnp.float32)}
+    out = fast_jit(lambda v: model.apply(v, x, rngs={"noise": jax.random.key(2)}))(variables)
+    assert out.dtype == jnp.bfloat16
+
+
+def test_deterministic_inference_ignores_the_key_and_noisy_does_not():
+    model = tiny("cifarnet")
+    x, _ = make_batch(n=4)
+    variables = init(model, x)
+    apply = fast_jit(lambda v, k, det: model.apply(v, x, deterministic=det, rngs={"noise": k}),
+                     static_argnums=2)
+    a, b = apply(variables, jax.random.key(1), True), apply(variables, jax.random.key(2), True)
+    np.testing.assert_array_equal(a, b)
+    c, d = apply(variables, jax.random.key(1), False), apply(variables, jax.random.key(2), False)
+    assert not np.array_equal(c, d)
