@@ -91,13 +91,15 @@ class TimeBatchNorm(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, use_running_average: bool = False) -> jax.Array:
-        return nn.BatchNorm(
+        # Statistics in float32 whatever the computation dtype (bfloat16 sums of T*B*H*W terms drift).
+        out = nn.BatchNorm(
             use_running_average=use_running_average,
             momentum=self.momentum,
             epsilon=self.epsilon,
             axis=-1,
-            dtype=self.dtype,
-        )(x)
+            dtype=jnp.float32,
+        )(x.astype(jnp.float32))
+        return out.astype(self.dtype or x.dtype)
 
 
 class ThresholdBatchNorm(nn.Module):
@@ -127,11 +129,11 @@ class ThresholdBatchNorm(nn.Module):
             use_scale=False,
             use_bias=False,
             axis=-1,
-            dtype=self.dtype,
-        )(x)
+            dtype=jnp.float32,  # statistics in float32 whatever the computation dtype
+        )(x.astype(jnp.float32))
         channels = x.shape[-1]
         scale = self.param("scale", nn.initializers.ones, (channels,), jnp.float32)
         bias = self.param("bias", nn.initializers.zeros, (channels,), jnp.float32)
-        out = normalised * (self.alpha * self.v_th) * scale.astype(normalised.dtype)
-        return out + bias.astype(normalised.dtype)
+        out = normalised * (self.alpha * self.v_th) * scale + bias
+        return out.astype(self.dtype or x.dtype)
 

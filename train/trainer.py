@@ -224,13 +224,16 @@ class Trainer:
     def init_state(self) -> dict:
         x = self.task.data.train_x[: self.config.batch_size]
         init_key, noise_key = jax.random.split(self.init_key)
-        inputs = self.task.preprocess(jnp.asarray(x), noise_key, False)
-        variables = self.task.model.init({"params": init_key, "noise": noise_key}, inputs, train=False)
+
+        def initialise(x):  # under jit: op-by-op initialisation of a deep conv net takes tens of seconds
+            inputs = self.task.preprocess(x, noise_key, False)
+            return self.task.model.init({"params": init_key, "noise": noise_key}, inputs, train=False,
+                                        mutable=True)  # intermediates too: the firing-rate names
+
+        variables = jax.jit(initialise)(jnp.asarray(x))
         params = variables["params"]
         batch_stats = {"batch_stats": variables["batch_stats"]} if "batch_stats" in variables else {}
-        _, intermediates = self.task.model.apply(
-            variables, inputs, train=False, rngs={"noise": noise_key}, mutable=["intermediates"])
-        rates = layers.sown_by_layer(intermediates.get("intermediates", {}), "firing_rate")
+        rates = layers.sown_by_layer(variables.get("intermediates", {}), "firing_rate")
         state = {
             "step": jnp.zeros((), jnp.int32),
             "params": params,
@@ -292,7 +295,7 @@ class Trainer:
             with open(config_path) as f:
                 saved = json.load(f)
             current = json.loads(json.dumps(dataclasses.asdict(self.config)))  # tuples -> lists
-            ignore = {"resume", "workdir", "log_every"}
+            ignore = {"resume", "workdir", "log_every", "eval_only", "data_dir", "eval_trials"}
             changed = {k: (saved.get(k), v) for k, v in current.items()
                        if k not in ignore and saved.get(k) != v}
             if changed:
@@ -423,21 +426,7 @@ class Trainer:
         return record
 
 
-def load_run(workdir: str, data: Optional[Dataset] = None) -> tuple[TrainConfig, Task, dict]:
-    """Rebuilds a finished (or interrupted) run: its config, task and latest variables.
-
-    Args:
-      workdir: the run folder written by a ``train.*`` command.
-      data: overrides the experiment's data loading (tests).
-
-    Returns:
-      ``(config, task, variables)`` where ``variables`` holds ``params`` (and
-      ``batch_stats`` when the model has them).
-
-    Raises:
-      FileNotFoundError: no ``config.json`` or no checkpoint in ``workdir``.
-      ValueError: the config names no known experiment.
-    """
+def _restore_run(workdir: str, data: Optional[Dataset], overrides: Optional[dict]) -> tuple["Trainer", dict]:
     import importlib
 
     config_path = os.path.join(workdir, "config.json")
@@ -450,21 +439,63 @@ def load_run(workdir: str, data: Optional[Dataset] = None) -> tuple[TrainConfig,
         raise ValueError(f"{config_path} names no training experiment (got {experiment!r}).")
     module = importlib.import_module(experiment)
     saved = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()}  # JSON lists -> tuples
-    config = module.CONFIG(**{**saved, "workdir": workdir, "resume": True})
+    config = module.CONFIG(**{**saved, **(overrides or {}), "workdir": workdir, "resume": True})
     task = module.build_task(config, data)
     store = CheckpointStore(os.path.join(workdir, "checkpoints"))
     try:
         if store.latest_step() is None:
             raise FileNotFoundError(f"No checkpoint in {store.directory}: the run saved none yet.")
+        run = Trainer(config, task)
         try:
-            state = store.restore(Trainer(config, task).init_state())
+            state = store.restore(run.init_state())
         except Exception as error:  # orbax reports shape/structure mismatches in many types
             raise ValueError(f"The checkpoint in {store.directory} does not match the model its "
                              f"config.json describes: {str(error)[:300]}") from error
     finally:
         store.close()
+    return run, state
+
+
+def load_run(workdir: str, data: Optional[Dataset] = None,
+             overrides: Optional[dict] = None) -> tuple[TrainConfig, Task, dict]:
+    """Rebuilds a finished (or interrupted) run: its config, task and latest variables.
+
+    Args:
+      workdir: the run folder written by a ``train.*`` command.
+      data: overrides the experiment's data loading (tests).
+      overrides: config fields to replace (e.g. ``{"data_dir": ...}``).
+
+    Returns:
+      ``(config, task, variables)`` where ``variables`` holds ``params`` (and
+      ``batch_stats`` when the model has them).
+
+    Raises:
+      FileNotFoundError: no ``config.json`` or no checkpoint in ``workdir``.
+      ValueError: the config names no known experiment, or the checkpoint does not fit.
+    """
+    run, state = _restore_run(workdir, data, overrides)
     variables = {"params": state["params"], **state["batch_stats"]}
-    return config, task, variables
+    return run.config, run.task, variables
+
+
+def evaluate_run(workdir: str, data: Optional[Dataset] = None,
+                 overrides: Optional[dict] = None) -> dict[str, Any]:
+    """Test loss and accuracy of the latest checkpoint in ``workdir``.
+
+    Noisy models are scored twice: stochastic inference (the average of
+    ``eval_trials`` passes, keys from the run's seed) and deterministic
+    inference (noise off, the DSNN limit).
+
+    Returns:
+      ``{"step", "eval_trials", "test_loss", "test_accuracy"`` (or
+      ``"test_mse"``) and, for noisy classifiers, ``"test_accuracy_deterministic"}``.
+    """
+    run, state = _restore_run(workdir, data, overrides)
+    result: dict[str, Any] = {"step": int(state["step"]), "eval_trials": run.config.eval_trials}
+    result.update(run.evaluate(state))
+    if run.task.classification and run.task.noisy:
+        result["test_accuracy_deterministic"] = run.evaluate(state, deterministic=True)["test_accuracy"]
+    return result
 
 
 def run_experiment(config: TrainConfig, build_task: Callable[[TrainConfig], Task]) -> dict[str, Any]:

@@ -1,0 +1,226 @@
+"""``python -m train.cifar`` on a tiny archive in the official format: contract, resume, eval-only, sharding."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from nsnn_jax.data import cifar as cifar_data
+from train import cifar, trainer
+
+pytestmark = pytest.mark.standard_promotion  # optax inside
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# VGGSNN at 1/16 width (4..32 channels), T = 2: the full pipeline in seconds.
+TINY = ["--arch", "vggsnn", "--width", "0.0625", "--timesteps", "2", "--batch-size", "8", "--epochs", "2",
+        "--lr", "0.003"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def fast_compilation():
+    """XLA without most optimisations: these graphs run for milliseconds and compile for seconds."""
+    import jax
+
+    previous = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)
+
+
+def make_archive(folder, n_train=32, n_test=16, seed=0):
+    """A learnable CIFAR-10 archive (class = brightest colour band) in the official tar.gz format."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        labels = (np.arange(n) % 10).astype(np.int64)
+        images = rng.integers(0, 60, (n, 32, 32, 3)).astype(np.uint8)
+        for i, label in enumerate(labels):
+            images[i, 3 * label:3 * label + 3, :, label % 3] = 250
+        return images, labels
+
+    (train_x, train_y), (test_x, test_y) = split(n_train), split(n_test)
+    os.makedirs(folder, exist_ok=True)
+    cifar_data.write_cifar_archive(folder, train_x, train_y, test_x, test_y, name="cifar10", batches=2)
+    return str(folder)
+
+
+def read_metrics(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def without_timing(records):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    return make_archive(tmp_path_factory.mktemp("cifar"))
+
+
+@pytest.fixture(scope="module")
+def straight_run(archive, tmp_path_factory):
+    """Two uninterrupted epochs, shared by the tests that read a finished run."""
+    workdir = str(tmp_path_factory.mktemp("runs") / "straight")
+    record = cifar.main(["--data-dir", archive, "--workdir", workdir, *TINY]) or None
+    return workdir, record
+
+
+def test_command_keeps_the_run_contract(straight_run, capfd):
+    workdir, _ = straight_run
+    config = json.load(open(os.path.join(workdir, "config.json")))
+    assert config["experiment"] == "train.cifar"
+    assert (config["arch"], config["algorithm"], config["timesteps"], config["sigma"]) == ("vggsnn", "tdbn", 2, 0.3)
+    records = read_metrics(workdir)
+    assert [r["epoch"] for r in records] == [1, 2]
+    for r in records:
+        for name in ("train_loss", "train_accuracy", "test_loss", "test_accuracy",
+                     "test_accuracy_deterministic", "lr", "seconds", "firing_rate"):
+            assert np.isfinite(r[name]), name
+        assert len(r["firing_rate_layers"]) == 8 and 0 < r["firing_rate"] < 1
+    assert records[-1]["lr"] == 0.0
+    assert records[1]["train_loss"] < records[0]["train_loss"]
+
+
+@pytest.mark.parametrize("stop_at", [4])  # 4 steps per epoch: stop after epoch 1
+def test_interrupted_and_resumed_equals_uninterrupted(straight_run, archive, tmp_path, monkeypatch, stop_at, capsys):
+    """2 epochs straight == 1 epoch, Ctrl-C, --resume, 1 epoch (the same metrics file)."""
+    straight, _ = straight_run
+    resumed = str(tmp_path / "resumed")
+    steps = {"done": 0}
+    original = trainer.Progress.update
+
+    def update_then_interrupt(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        steps["done"] += 1
+        if steps["done"] == stop_at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(trainer.Progress, "update", update_then_interrupt)
+    with pytest.raises(SystemExit) as stopped:
+        cifar.main(["--data-dir", archive, "--workdir", resumed, *TINY])
+    assert stopped.value.code == 130
+    assert len(read_metrics(resumed)) == 1
+    monkeypatch.undo()
+    cifar.main(["--data-dir", archive, "--workdir", resumed, "--resume", *TINY])
+    assert without_timing(read_metrics(resumed)) == without_timing(read_metrics(straight))
+
+
+def test_eval_only_reports_stochastic_and_deterministic_accuracy(straight_run, archive, capsys):
+    """--eval-only rescores the checkpoint: the same figures as the run's last epoch."""
+    workdir, _ = straight_run
+    capsys.readouterr()
+    cifar.main(["--eval-only", "--workdir", workdir, "--data-dir", archive])
+    out = capsys.readouterr().out
+    last = read_metrics(workdir)[-1]
+    saved = json.load(open(os.path.join(workdir, "eval.json")))
+    assert saved["test_accuracy"] == pytest.approx(last["test_accuracy"], abs=1e-9)
+    assert saved["test_accuracy_deterministic"] == pytest.approx(last["test_accuracy_deterministic"], abs=1e-9)
+    assert f"test_accuracy={last['test_accuracy']:.4f}" in out
+    assert "test_accuracy_deterministic=" in out
+    with pytest.raises(SystemExit) as error:
+        cifar.main(["--eval-only", "--workdir", str(os.path.dirname(workdir) + "/nothing")])
+    assert error.value.code == 1
+    assert "config.json" in capsys.readouterr().err
+
+
+def test_defaults_follow_the_table_and_explicit_flags_win():
+    config = cifar.CifarConfig(arch="resnet19", algorithm="tet")
+    config.validate()
+    expected = cifar.DEFAULTS[("resnet19", "tet")]
+    assert (config.epochs, config.batch_size, config.lr, config.timesteps) == (
+        expected["epochs"], expected["batch_size"], expected["lr"], expected["timesteps"])
+    config = cifar.CifarConfig(arch="resnet19", algorithm="tet", timesteps=6, lr=0.01)
+    config.validate()
+    assert (config.timesteps, config.lr, config.epochs) == (6, 0.01, expected["epochs"])
+    assert config.tet_lambda == 0.05
+
+
+def test_algorithms_pick_norm_and_loss():
+    """stbp: plain BN + rate CE; tdbn: tdBN + rate CE; tet: tdBN + TET loss with --tet-lambda."""
+    import jax.numpy as jnp
+    from nsnn_jax import losses
+
+    outputs = jnp.asarray(np.random.default_rng(0).normal(size=(3, 4, 10)), jnp.float32)
+    labels = jnp.asarray([0, 1, 2, 3], jnp.int32)
+    for algorithm, norm in (("stbp", "bn"), ("tdbn", "tdbn"), ("tet", "tdbn")):
+        config = cifar.CifarConfig(arch="cifarnet", algorithm=algorithm, tet_lambda=0.2)
+        config.validate()
+        assert cifar.build_model(config, 10).norm == norm
+        loss = float(cifar.make_loss(config)(outputs, labels))
+        reference = losses.tet_loss(outputs, labels, lam=0.2) if algorithm == "tet" else losses.rate_cross_entropy(outputs, labels)
+        assert loss == pytest.approx(float(reference), rel=1e-6)
+
+
+@pytest.mark.parametrize("flag,value,expected", [
+    ("--arch", "resnet50", "resnet50"), ("--algorithm", "sgd", "sgd"), ("--tet-lambda", "2", "tet-lambda"),
+    ("--width", "0", "width"), ("--dataset", "svhn", "svhn"), ("--sigma", "0", "sigma"),
+])
+def test_bad_flags_fail_before_any_work(flag, value, expected, capsys):
+    with pytest.raises(SystemExit) as error:
+        cifar.main([flag, value])
+    assert error.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_missing_data_fails_fast_naming_the_data_dir_flag(tmp_path, capsys):
+    with pytest.raises(SystemExit) as error:
+        cifar.main(["--data-dir", str(tmp_path / "nothing"), "--workdir", str(tmp_path / "run"), *TINY])
+    assert error.value.code == 1
+    assert "cifar-10-python.tar.gz" in capsys.readouterr().err
+
+
+def test_help_lists_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        cifar.main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--arch", "--algorithm", "--tet-lambda", "--neuron", "--noise", "--sigma", "--timesteps",
+                 "--dataset", "--epochs", "--batch-size", "--lr", "--seed", "--workdir", "--resume",
+                 "--eval-trials", "--eval-only", "--dtype", "--remat", "--data-dir"):
+        assert flag in text, flag
+
+
+SHARDED = textwrap.dedent("""
+    import os, sys, json
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=" + sys.argv[1]
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    import jax, numpy as np
+    from train import cifar, trainer
+    rng = np.random.default_rng(0)
+    data = trainer.Dataset(rng.integers(0, 255, (32, 32, 32, 3), dtype=np.uint8), np.arange(32, dtype=np.int32) % 10,
+                           rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8), np.arange(8, dtype=np.int32) % 10)
+    config = cifar.CifarConfig(arch="vggsnn", width=0.0625, timesteps=2, batch_size=8, epochs=1, lr=0.003,
+                               workdir=sys.argv[2])
+    run = trainer.Trainer(config, cifar.build_task(config, data))
+    record = run.run()
+    leaves = jax.device_get(jax.tree.leaves({"p": run.last_state["params"], "b": run.last_state["batch_stats"]}))
+    np.savez(sys.argv[3], *leaves)
+    print(json.dumps({"devices": jax.device_count(), "train_loss": record["train_loss"]}))
+""")
+
+
+def test_sharded_training_equals_single_device(tmp_path):
+    """4 forced CPU devices give the 1-device loss, parameters and BN statistics.
+
+    BN statistics are over the global batch (XLA reduces across the shards), and
+    the augmentation and noise keys do not depend on the device count. Tolerance
+    rtol 1e-4 / atol 1e-5: the cross-device sums change the order of additions,
+    which can move a membrane across the threshold only by float rounding.
+    """
+    results = []
+    for devices in (1, 4):
+        out = subprocess.run(
+            [sys.executable, "-c", SHARDED, str(devices), str(tmp_path / f"run{devices}"), str(tmp_path / f"p{devices}.npz")],
+            capture_output=True, text=True, cwd=REPO, timeout=600,
+            env={**os.environ, "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"})
+        assert out.returncode == 0, out.stderr[-3000:]
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert [r["devices"] for r in results] == [1, 4]
+    np.testing.assert_allclose(results[0]["train_loss"], results[1]["train_loss"], rtol=1e-4)
+    one, four = np.load(tmp_path / "p1.npz"), np.load(tmp_path / "p4.npz")
+    for name in one.files:
+        np.testing.assert_allclose(one[name], four[name], rtol=1e-4, atol=1e-5)
