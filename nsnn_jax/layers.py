@@ -30,12 +30,18 @@ class SpikingNeuron(nn.Module):
     collection and, when ``'spikes'`` is mutable, the spikes ``(T, B, ...)``.
     """
 
-    params: neuron_lib.LIFParams = neuron_lib.LIFParams()
+    params: Optional[neuron_lib.LIFParams] = neuron_lib.LIFParams()
     deterministic: bool = False
 
     @nn.compact
     def __call__(self, currents: jax.Array, deterministic: Optional[bool] = None) -> jax.Array:
-        """Args: currents ``(T, B, ...)``. Returns: spikes ``(T, B, ...)``."""
+        """Args: currents ``(T, B, ...)``. Returns: spikes ``(T, B, ...)``.
+
+        ``params=None`` makes the layer a ReLU: the plain-ANN floor of the
+        benchmarks, built from the same model code.
+        """
+        if self.params is None:
+            return nn.relu(currents)
         if deterministic is None:
             deterministic = self.deterministic
         noisy = self.params.noise is not None and not deterministic

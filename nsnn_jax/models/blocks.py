@@ -38,6 +38,11 @@ def scaled(features: int, width: float) -> int:
     return max(1, int(round(features * width)))
 
 
+def v_th_of(neuron: Optional[neuron_lib.LIFParams]) -> float:
+    """The threshold tdBN scales to; 1 for the ReLU floor (``neuron=None``)."""
+    return 1.0 if neuron is None else neuron.v_th
+
+
 def make_norm(norm: str, v_th: float, alpha: float = 1.0, dtype: Any = None, name: Optional[str] = None) -> nn.Module:
     """The normalisation layer for ``norm``: ``"bn"`` or ``"tdbn"`` (threshold ``v_th``, factor ``alpha``)."""
     if norm == "tdbn":
@@ -89,7 +94,7 @@ class SpikingConv(nn.Module):
         pad = self.kernel // 2
         conv = nn.Conv(self.features, (self.kernel, self.kernel), strides=self.strides,
                        padding=((pad, pad), (pad, pad)), use_bias=False, dtype=self.dtype, name="conv")
-        norm = make_norm(self.norm, self.neuron.v_th, self.alpha, self.dtype, name="norm")
+        norm = make_norm(self.norm, v_th_of(self.neuron), self.alpha, self.dtype, name="norm")
         if x.ndim == 4:  # static (B, H, W, C)
             currents = norm(conv(x), use_running_average=not train)
             currents = jnp.broadcast_to(currents, (self.timesteps,) + currents.shape)
@@ -118,7 +123,7 @@ class SpikingDense(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool, deterministic: bool) -> jax.Array:
         currents = layers.TimeDistributed(nn.Dense(self.features, use_bias=False, dtype=self.dtype, name="dense"))(x)
-        currents = make_norm(self.norm, self.neuron.v_th, dtype=self.dtype, name="norm")(
+        currents = make_norm(self.norm, v_th_of(self.neuron), dtype=self.dtype, name="norm")(
             currents, use_running_average=not train)
         return layers.SpikingNeuron(self.neuron, name="lif")(currents, deterministic)
 

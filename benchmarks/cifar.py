@@ -1,0 +1,139 @@
+"""``python -m benchmarks.cifar``: images/s of the CIFAR training steps against a plain-ANN floor.
+
+A full training step (augmented-free 32x32x3 batch, forward, BPTT, Adam, BN
+statistics) of CIFARNet or ResNet-18* as an NSNN and as a deterministic LIF
+network (DSNN), against the same layers with ReLU on ``T*B`` images (the
+input repeated over T), timed interleaved in one process. Memory is XLA's
+compiled estimate (arguments + outputs + temporaries), the figure that decides
+whether a batch fits; ``--remat both`` also times the rematerialised models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from benchmarks.timing import time_interleaved
+from nsnn_jax import losses, models
+from nsnn_jax import neuron as neuron_lib
+from nsnn_jax import noise as noise_lib
+
+ARCHS = ("cifarnet", "resnet18", "resnet19", "vggsnn")
+
+
+def compiled_bytes(compiled) -> Optional[int]:
+    """Peak device memory XLA plans for a compiled step (None where the backend does not say)."""
+    try:
+        stats = compiled.memory_analysis()
+        return int(stats.argument_size_in_bytes + stats.output_size_in_bytes
+                   - stats.alias_size_in_bytes + stats.temp_size_in_bytes)
+    except Exception:  # not every backend reports it
+        return None
+
+
+def make_step(model, batch: int, timesteps: int, classes: int = 10, repeat_input: bool = False,
+              dtype=jnp.float32, seed: int = 0):
+    """A compiled training step closed over a fixed batch: ``(run, planned bytes, compile seconds)``."""
+    key = jax.random.key(seed)
+    x = jax.random.normal(jax.random.fold_in(key, 1), (batch, 32, 32, 3), dtype)
+    if repeat_input:  # the floor sees T*B images
+        x = jnp.broadcast_to(x, (timesteps,) + x.shape)
+    y = jax.random.randint(jax.random.fold_in(key, 2), (batch,), 0, classes)
+    variables = jax.jit(lambda: model.init({"params": key, "noise": key}, x, mutable=["params", "batch_stats"]))()
+    tx = optax.adam(1e-3)
+
+    def step(variables, opt_state, step_index):
+        noise_key = jax.random.fold_in(key, step_index)
+
+        def loss_fn(params):
+            out, updates = model.apply({**variables, "params": params}, x, train=True,
+                                       rngs={"noise": noise_key}, mutable=["batch_stats"])
+            return losses.rate_cross_entropy(out, y), updates
+
+        (loss, updates), grads = jax.value_and_grad(loss_fn, has_aux=True)(variables["params"])
+        param_updates, opt_state = tx.update(grads, opt_state, variables["params"])
+        new = {"params": optax.apply_updates(variables["params"], param_updates), **updates}
+        return new, opt_state, loss
+
+    state = {"variables": variables, "opt": tx.init(variables["params"]), "i": jnp.zeros((), jnp.int32)}
+    start = time.perf_counter()
+    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(state["variables"], state["opt"], state["i"]).compile()
+    compile_s = time.perf_counter() - start
+
+    def run():
+        state["variables"], state["opt"], loss = compiled(state["variables"], state["opt"], state["i"])
+        state["i"] = state["i"] + 1
+        return loss
+
+    return run, compiled_bytes(compiled), compile_s
+
+
+def build_candidates(arch: str, timesteps: int, sigma: float, remat_modes: Sequence[bool], dtype,
+                     width: float = 1.0) -> dict:
+    noisy = neuron_lib.LIFParams(noise=noise_lib.Gaussian(sigma))
+    common = dict(outputs=10, timesteps=timesteps, width=width, dtype=None if dtype == jnp.float32 else dtype)
+    candidates = {}
+    for remat in remat_modes:
+        suffix = "+remat" if remat else ""
+        candidates["nsnn" + suffix] = (models.get_model(arch, neuron=noisy, remat=remat, **common), False)
+        candidates["dsnn" + suffix] = (models.get_model(arch, neuron=noisy._replace(noise=None), remat=remat, **common), False)
+    candidates["floor"] = (models.get_model(arch, neuron=None, sequence_input=True, **common), True)
+    return candidates
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--arch", default="cifarnet", choices=ARCHS, help="architecture")
+    parser.add_argument("--timesteps", type=int, default=2, help="T")
+    parser.add_argument("--batch-size", type=int, default=32, help="B")
+    parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (1: the published network)")
+    parser.add_argument("--sigma", type=float, default=0.3, help="Gaussian noise scale")
+    parser.add_argument("--remat", default="off", choices=("off", "on", "both"),
+                        help="rematerialise blocks in the backward pass (both: time each)")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"), help="computation dtype")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    parser.add_argument("--steps", type=int, default=3, help="steps per round")
+    args = parser.parse_args(argv)
+    if args.timesteps < 1 or args.batch_size < 1 or args.rounds < 1 or args.steps < 1:
+        parser.error("--timesteps, --batch-size, --rounds and --steps must be >= 1")
+    if not args.width > 0:
+        parser.error("--width must be > 0")
+    dtype = jnp.bfloat16 if args.dtype == "bfloat16" else jnp.float32
+    remat_modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.remat]
+    steps, memory, compile_s = {}, {}, {}
+    for name, (model, repeat) in build_candidates(
+            args.arch, args.timesteps, args.sigma, remat_modes, dtype, args.width).items():
+        steps[name], memory[name], compile_s[name] = make_step(model, args.batch_size, args.timesteps, repeat_input=repeat, dtype=dtype)
+    timings = time_interleaved(steps, rounds=args.rounds, steps_per_round=args.steps)
+    floor = timings["floor"]["median_s"]
+    print(f"{args.arch} train step, T={args.timesteps}, B={args.batch_size}, {args.dtype}, "
+          f"{jax.device_count()} {jax.devices()[0].platform} device(s) [{jax.devices()[0].device_kind}]")
+    print(f"{'step':12s} {'images/s':>9s} {'min-max ms':>17s} {'compile s':>10s} {'x floor time':>13s} {'memory MiB':>11s}")
+    for name, t in timings.items():
+        mib = f"{memory[name] / 2**20:11.1f}" if memory[name] is not None else f"{'n/a':>11s}"
+        print(f"{name:12s} {args.batch_size / t['median_s']:9.1f} {1e3 * t['min_s']:8.1f}-{1e3 * t['max_s']:<8.1f} "
+              f"{compile_s[name]:10.2f} {t['median_s'] / floor:13.3f} {mib}")
+    result = {"arch": args.arch, "timesteps": args.timesteps, "batch_size": args.batch_size,
+              "platform": jax.devices()[0].platform, "floor_images_per_s": args.batch_size / floor,
+              "floor_memory_bytes": memory["floor"]}
+    for name in steps:
+        if name == "floor":
+            continue
+        key = name.replace("+", "_")
+        result[f"{key}_images_per_s"] = args.batch_size / timings[name]["median_s"]
+        result[f"{key}_ratio"] = timings[name]["median_s"] / floor
+        result[f"{key}_memory_bytes"] = memory[name]
+        result[f"{key}_compile_s"] = compile_s[name]
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
