@@ -224,3 +224,16 @@ def test_sharded_training_equals_single_device(tmp_path):
     one, four = np.load(tmp_path / "p1.npz"), np.load(tmp_path / "p4.npz")
     for name in one.files:
         np.testing.assert_allclose(one[name], four[name], rtol=1e-4, atol=1e-5)
+
+
+def test_bfloat16_run_keeps_float32_parameters(archive, tmp_path):
+    """--dtype bfloat16: finite metrics; the checkpoint's parameters are float32 (master weights)."""
+    import jax
+
+    workdir = str(tmp_path / "bf16")
+    cifar.main(["--data-dir", archive, "--workdir", workdir, "--dtype", "bfloat16", *TINY[:-4], "--epochs", "1",
+                "--lr", "0.003"])
+    record = read_metrics(workdir)[-1]
+    assert np.isfinite(record["train_loss"]) and np.isfinite(record["test_loss"])
+    _, _, variables = trainer.load_run(workdir)
+    assert {leaf.dtype for leaf in jax.tree.leaves(variables["params"])} == {np.dtype(np.float32)}
