@@ -12,7 +12,6 @@ import json
 from typing import Optional, Sequence
 
 import jax
-import jax.numpy as jnp
 import optax
 
 from nsnn_jax import losses, models

@@ -1,7 +1,10 @@
 """Shared test fixtures: tiny datasets in the real file formats."""
 
 import functools
+import json
 import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -65,3 +68,28 @@ def scipy_law(name, scale):
         "triangular": lambda: stats.triang(c=0.5, loc=-scale, scale=2 * scale),
         "arctan": lambda: stats.cauchy(scale=scale),
     }[name]()
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def compare_sharded(script, tmp_path, rtol, atol, env=None):
+    """Runs ``script DEVICES WORKDIR PARAMS.npz`` on 1 and 4 forced CPU devices and compares.
+
+    The script prints a last JSON line ``{"devices", "train_loss"}`` and saves
+    its final arrays with ``np.savez``; losses and arrays must agree within
+    ``rtol``/``atol``.
+    """
+    results = []
+    for devices in (1, 4):
+        out = subprocess.run(
+            [sys.executable, "-c", script, str(devices), str(tmp_path / f"run{devices}"), str(tmp_path / f"p{devices}.npz")],
+            capture_output=True, text=True, cwd=REPO, timeout=600, env={**os.environ, **(env or {})})
+        assert out.returncode == 0, out.stderr[-3000:]
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert [r["devices"] for r in results] == [1, 4]
+    np.testing.assert_allclose(results[0]["train_loss"], results[1]["train_loss"], rtol=rtol)
+    one, four = np.load(tmp_path / "p1.npz"), np.load(tmp_path / "p4.npz")
+    assert one.files == four.files and one.files
+    for name in one.files:
+        np.testing.assert_allclose(one[name], four[name], rtol=rtol, atol=atol)

@@ -3,18 +3,16 @@
 import json
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
+from helpers import compare_sharded
 from nsnn_jax.data import cifar as cifar_data
 from train import cifar, trainer
 
 pytestmark = pytest.mark.standard_promotion  # optax inside
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # VGGSNN at 1/16 width (4..32 channels), T = 2: the full pipeline in seconds.
 TINY = ["--arch", "vggsnn", "--width", "0.0625", "--timesteps", "2", "--batch-size", "8", "--epochs", "2",
         "--lr", "0.003"]
@@ -211,19 +209,7 @@ def test_sharded_training_equals_single_device(tmp_path):
     rtol 1e-4 / atol 1e-5: the cross-device sums change the order of additions,
     which can move a membrane across the threshold only by float rounding.
     """
-    results = []
-    for devices in (1, 4):
-        out = subprocess.run(
-            [sys.executable, "-c", SHARDED, str(devices), str(tmp_path / f"run{devices}"), str(tmp_path / f"p{devices}.npz")],
-            capture_output=True, text=True, cwd=REPO, timeout=600,
-            env={**os.environ, "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"})
-        assert out.returncode == 0, out.stderr[-3000:]
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    assert [r["devices"] for r in results] == [1, 4]
-    np.testing.assert_allclose(results[0]["train_loss"], results[1]["train_loss"], rtol=1e-4)
-    one, four = np.load(tmp_path / "p1.npz"), np.load(tmp_path / "p4.npz")
-    for name in one.files:
-        np.testing.assert_allclose(one[name], four[name], rtol=1e-4, atol=1e-5)
+    compare_sharded(SHARDED, tmp_path, rtol=1e-4, atol=1e-5, env={"JAX_DISABLE_MOST_OPTIMIZATIONS": "1"})
 
 
 def test_bfloat16_run_keeps_float32_parameters(archive, tmp_path):

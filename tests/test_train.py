@@ -3,8 +3,6 @@
 import json
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 
 import chex
@@ -12,11 +10,10 @@ import jax
 import numpy as np
 import pytest
 
-from helpers import TINY, make_idx_dir
+from helpers import TINY, compare_sharded, make_idx_dir
 from train import fmnist, trainer
 
 pytestmark = pytest.mark.standard_promotion  # optax inside
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_main(argv, capsys):
@@ -172,15 +169,4 @@ def test_sharded_training_equals_single_device(tmp_path):
 
     Tolerance 1e-5: only the order of the cross-device gradient sum differs.
     """
-    results = []
-    for devices in (1, 4):
-        out = subprocess.run(
-            [sys.executable, "-c", SHARDED, str(devices), str(tmp_path / f"run{devices}"), str(tmp_path / f"p{devices}.npz")],
-            capture_output=True, text=True, cwd=REPO, timeout=300)
-        assert out.returncode == 0, out.stderr[-3000:]
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    assert [r["devices"] for r in results] == [1, 4]
-    np.testing.assert_allclose(results[0]["train_loss"], results[1]["train_loss"], rtol=1e-5)
-    one, four = np.load(tmp_path / "p1.npz"), np.load(tmp_path / "p4.npz")
-    for name in one.files:
-        np.testing.assert_allclose(one[name], four[name], rtol=1e-5, atol=1e-6)
+    compare_sharded(SHARDED, tmp_path, rtol=1e-5, atol=1e-6)

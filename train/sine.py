@@ -9,7 +9,6 @@ series, and the loss is the MSE over all steps. The model is the paper's
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Optional, Sequence
 
 import jax.numpy as jnp

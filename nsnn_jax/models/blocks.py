@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from nsnn_jax import layers
 from nsnn_jax import neuron as neuron_lib
 
-__all__ = ["NORMS", "check_common", "make_norm", "time_input", "SpikingConv", "SpikingDense", "scaled"]
+__all__ = ["ConvSNN", "NORMS", "check_common", "make_norm", "time_input", "SpikingConv", "SpikingDense", "scaled"]
 
 NORMS = ("bn", "tdbn")
 
@@ -147,6 +147,40 @@ def readout(x: jax.Array, outputs: int, dtype: Any, name: str = "readout") -> ja
 
 
 __all__ += ["avg_pool", "flatten", "readout"]
+
+
+class ConvSNN(nn.Module):
+    """Settings every convolutional SNN shares (subclasses add their layers).
+
+    Attributes:
+      outputs: classes.
+      timesteps: T for a static image (repeated over T).
+      neuron: neuron settings of every spiking layer (``None``: ReLU, the benchmark floor).
+      norm: ``"bn"`` (STBP) or ``"tdbn"`` (STBP-tdBN, TET).
+      width: channel multiplier (1.0 is the published network).
+      sequence_input: inputs already ``(T, B, H, W, C)`` (event frames).
+      remat: recompute each block in the backward pass (less memory on some backends).
+      dtype: computation dtype (parameters stay float32).
+
+    ``__call__(x, train, deterministic)`` returns the readout ``(T, B, outputs)``.
+    """
+
+    outputs: int = 10
+    timesteps: int = 8
+    neuron: Optional[neuron_lib.LIFParams] = neuron_lib.LIFParams()
+    norm: str = "tdbn"
+    width: float = 1.0
+    sequence_input: bool = False
+    remat: bool = False
+    dtype: Any = None
+
+    def checked_input(self, x: jax.Array) -> jax.Array:
+        """Validates the settings and the image batch, and casts it to the computation dtype."""
+        check_common(self.timesteps, self.norm, self.width)
+        return time_input(x, self.sequence_input).astype(self.dtype or jnp.float32)
+
+    def channels(self, features: int) -> int:
+        return scaled(features, self.width)
 
 
 def maybe_remat(module_class: type, remat: bool) -> type:

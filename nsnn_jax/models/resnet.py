@@ -57,44 +57,33 @@ class BasicBlock(nn.Module):
         return layers.SpikingNeuron(self.neuron, name="lif")(out + shortcut.astype(out.dtype), deterministic)
 
 
-class SpikingResNet(nn.Module):
+class SpikingResNet(blocks.ConvSNN):
     """A spiking ResNet for 32x32 images (no stem max-pool).
 
     Attributes:
       stem: channels of the first 3x3 conv.
       stages: ``(channels, blocks, stride)`` per stage.
       hidden: widths of spiking dense layers before the readout.
-      outputs, timesteps, neuron, norm, width, sequence_input, remat, dtype: as
-        :class:`nsnn_jax.models.cifarnet.CIFARNet`.
+      and those of :class:`nsnn_jax.models.blocks.ConvSNN`.
     """
 
     stem: int = 64
     stages: Sequence[tuple[int, int, int]] = RESNET18_STAGES
     hidden: Sequence[int] = ()
-    outputs: int = 10
-    timesteps: int = 8
-    neuron: neuron_lib.LIFParams = neuron_lib.LIFParams()
-    norm: str = "tdbn"
-    width: float = 1.0
-    sequence_input: bool = False
-    remat: bool = False
-    dtype: Any = None
-
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, deterministic: bool = False) -> jax.Array:
-        blocks.check_common(self.timesteps, self.norm, self.width)
-        x = blocks.time_input(x, self.sequence_input).astype(self.dtype or "float32")
-        x = blocks.SpikingConv(blocks.scaled(self.stem, self.width), self.neuron, self.norm,
+        x = self.checked_input(x)
+        x = blocks.SpikingConv(self.channels(self.stem), self.neuron, self.norm,
                                timesteps=self.timesteps, dtype=self.dtype, name="stem")(x, train, deterministic)
         block = blocks.maybe_remat(BasicBlock, self.remat)
         for s, (channels, count, stride) in enumerate(self.stages):
             for b in range(count):
-                x = block(blocks.scaled(channels, self.width), self.neuron, self.norm,
+                x = block(self.channels(channels), self.neuron, self.norm,
                           strides=stride if b == 0 else 1, dtype=self.dtype,
                           name=f"stage{s}_block{b}")(x, train, deterministic)
         x = jnp.mean(x, axis=(2, 3))  # global average pool: (T, B, C)
         for i, features in enumerate(self.hidden):
-            x = blocks.SpikingDense(blocks.scaled(features, self.width), self.neuron, self.norm,
+            x = blocks.SpikingDense(self.channels(features), self.neuron, self.norm,
                                     self.dtype, name=f"fc{i}")(x, train, deterministic)
         return blocks.readout(x, self.outputs, self.dtype)
 

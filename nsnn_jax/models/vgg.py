@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
 import jax
 
-from nsnn_jax import neuron as neuron_lib
 from nsnn_jax.models import blocks
 
 __all__ = ["VGGSNN"]
@@ -16,31 +13,20 @@ __all__ = ["VGGSNN"]
 _STAGES = ((64, 128), (256, 256), (512, 512), (512, 512))
 
 
-class VGGSNN(nn.Module):
+class VGGSNN(blocks.ConvSNN):
     """The VGG-style SNN used for CIFAR and DVS-CIFAR10 (Deng et al. 2022).
 
-    Attributes: as :class:`nsnn_jax.models.cifarnet.CIFARNet`.
-    ``__call__(x, train, deterministic)`` returns the readout ``(T, B, outputs)``.
+    Attributes: those of :class:`nsnn_jax.models.blocks.ConvSNN`.
     """
-
-    outputs: int = 10
-    timesteps: int = 8
-    neuron: neuron_lib.LIFParams = neuron_lib.LIFParams()
-    norm: str = "tdbn"
-    width: float = 1.0
-    sequence_input: bool = False
-    remat: bool = False
-    dtype: Any = None
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, deterministic: bool = False) -> jax.Array:
-        blocks.check_common(self.timesteps, self.norm, self.width)
-        x = blocks.time_input(x, self.sequence_input).astype(self.dtype or "float32")
+        x = self.checked_input(x)
         conv = blocks.maybe_remat(blocks.SpikingConv, self.remat)
         index = 0
         for stage in _STAGES:
             for channels in stage:
-                x = conv(blocks.scaled(channels, self.width), self.neuron, self.norm,
+                x = conv(self.channels(channels), self.neuron, self.norm,
                          timesteps=self.timesteps, dtype=self.dtype, name=f"conv{index}")(x, train, deterministic)
                 index += 1
             x = blocks.avg_pool(x)
