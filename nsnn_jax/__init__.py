@@ -1,6 +1,6 @@
 """nsnn_jax: noisy spiking neural networks and noise-driven learning in JAX."""
 
-from nsnn_jax import layers, losses, models, neuron, noise, surrogate
+from nsnn_jax import layers, losses, models, neuron, noise, perturb, surrogate
 from nsnn_jax.layers import SpikingNeuron, ThresholdBatchNorm, TimeBatchNorm, TimeDistributed
 from nsnn_jax.losses import accuracy, mse_loss, rate_cross_entropy, tet_loss
 from nsnn_jax.models import get_model, register_model

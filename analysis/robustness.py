@@ -1,0 +1,299 @@
+"""``python -m analysis.robustness``: accuracy under perturbations, several runs on the same footing.
+
+Evaluates the checkpoints of one or more runs (e.g. an NSNN and its DSNN
+baseline) on the same test inputs, the same seeds and the same perturbation
+strengths, and writes a table (loss and accuracy, mean +- std over seeds) as
+JSON and CSV plus a plot of accuracy against strength (Fig. 3, Tables 2 and 7
+of the paper):
+
+* ``--attack fgsm``: ``x + gamma * sign(grad_x loss)``;
+* ``--attack do``: L2 direct optimisation, ``||dx|| = gamma`` per example;
+* ``--attack flip``: every hidden spike flipped with probability ``beta``;
+* ``--attack eventdrop``: events dropped with probability ``rho`` (event inputs).
+
+Attacks act on the model's input, after the run's evaluation preprocessing
+(pixels in [0, 1] for Fashion-MNIST, z-scores for CIFAR). A stochastic model
+is attacked twice: with a single-sample gradient and with the gradient
+averaged over ``--samples`` noise draws (expectation over transformation),
+because a model can look robust only because its gradient is noisy.
+
+``--sigmas 0.1,0.2,...`` trains (or reuses) one run of ``--experiment`` per
+noise level under ``--out`` and plots final accuracy against sigma with the
+learning curves (Fig. 4); with ``--attack`` the family is also swept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import json
+import os
+import shlex
+import sys
+from typing import Any, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+from analysis import common
+from nsnn_jax import losses, perturb
+from train import trainer
+from train.progress import Progress
+
+ATTACKS = ("fgsm", "do", "flip", "eventdrop")
+
+
+def parse_floats(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from error
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--workdir", action="append", default=[], help="run folder (repeat for several runs)")
+    p.add_argument("--attack", choices=ATTACKS, default=None, help="perturbation to sweep")
+    p.add_argument("--strengths", type=parse_floats, default=[0.0, 0.01, 0.02, 0.05, 0.1],
+                   help="gamma (fgsm, do), beta (flip) or rho (eventdrop), comma-separated")
+    p.add_argument("--seeds", type=int, default=3, help="repetitions (noise, flips, drops) for mean +- std")
+    p.add_argument("--samples", type=int, default=8, help="noise samples K of the averaged-gradient attack")
+    p.add_argument("--limit", type=int, default=1000, help="test images used (the first N)")
+    p.add_argument("--batch-size", type=int, default=200, help="images per batch")
+    p.add_argument("--do-steps", type=int, default=30, help="Adam iterations of the DO attack")
+    p.add_argument("--do-lr", type=float, default=0.002, help="Adam learning rate of the DO attack")
+    p.add_argument("--eventdrop-mode", default="mixed", choices=("random", "time", "area", "mixed"),
+                   help="EventDrop variant")
+    p.add_argument("--sigmas", type=parse_floats, default=None, help="train/reuse one run per sigma (Fig. 4)")
+    p.add_argument("--experiment", default="fmnist", help="train.<experiment> for --sigmas")
+    p.add_argument("--train-args", default="", help="extra flags for --sigmas training, e.g. '--epochs 2'")
+    p.add_argument("--out", default=None, help="output folder (default: WORKDIR/analysis of the first run)")
+    return p
+
+
+# ------------------------------------------------------------- evaluation ---
+
+
+def make_scorer(task, variables):
+    """Jitted ``(x, y, key, beta) -> (loss_sum, correct_sum)`` with stochastic inference (spikes flipped at beta)."""
+
+    def score(x, y, key, beta):
+        noise_key, flip_key = jax.random.split(key)
+        with perturb.flip_spikes(beta):
+            outputs = task.model.apply(variables, x, train=False, rngs={"noise": noise_key, "flip": flip_key})
+        per_sample = trainer.per_example(task.loss, outputs, y)
+        return jnp.sum(per_sample), jnp.sum(losses.correct(outputs, y))
+
+    return jax.jit(score, static_argnums=3)
+
+
+def make_attack(task, variables, attack: str, samples: int, args):
+    """Jitted ``(x, y, key, strength) -> x_adv`` for the gradient attacks."""
+
+    def attack_fn(x, y, key, gamma):
+        def loss_fn(inputs, noise_key):
+            outputs = task.model.apply(variables, inputs, train=False, rngs={"noise": noise_key})
+            return task.loss(outputs, y)
+
+        if attack == "fgsm":
+            return perturb.fgsm(loss_fn, x, gamma, key=key, samples=samples)
+        return perturb.direct_optimisation(loss_fn, x, gamma, key=key, samples=samples,
+                                           steps=args.do_steps, lr=args.do_lr)
+
+    return jax.jit(attack_fn)
+
+
+def sweep_run(workdir: str, config, task, variables, args) -> list[dict[str, Any]]:
+    """Rows ``{run, variant, strength, loss_mean, loss_std, accuracy_mean, accuracy_std}`` for one run."""
+    if not task.classification:
+        raise ValueError(f"{workdir}: robustness is reported for classifiers (accuracy); this run is a regression.")
+    test_x, test_y = task.data.test_x[: args.limit], task.data.test_y[: args.limit]
+    score = make_scorer(task, variables)
+    variants = {"clean": 1}
+    if args.attack in ("fgsm", "do"):
+        variants = {"single": 1}
+        if task.noisy and args.samples > 1:
+            variants[f"eot{args.samples}"] = args.samples
+    attacks = {name: make_attack(task, variables, args.attack, k, args) for name, k in variants.items()
+               if args.attack in ("fgsm", "do")}
+    batches = range(0, len(test_x), args.batch_size)
+    rows = []
+    progress = Progress(len(variants) * len(args.strengths) * args.seeds * len(batches),
+                        f"{os.path.basename(os.path.normpath(workdir))} {args.attack}", args.batch_size)
+    for variant in variants:
+        for strength in args.strengths:
+            per_seed = []
+            for seed in range(args.seeds):
+                totals = np.zeros(2)
+                for index, start in enumerate(batches):
+                    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), index), 17)
+                    attack_key, eval_key, drop_key = jax.random.split(key, 3)
+                    x = task.preprocess(jnp.asarray(test_x[start:start + args.batch_size]), eval_key, False)
+                    y = jnp.asarray(test_y[start:start + args.batch_size])
+                    beta = 0.0
+                    if args.attack in ("fgsm", "do") and strength > 0:
+                        x = attacks[variant](x, y, attack_key, strength)
+                    elif args.attack == "flip":
+                        beta = float(strength)
+                    elif args.attack == "eventdrop" and strength > 0:
+                        x = perturb.event_drop(x, drop_key, strength, mode=args.eventdrop_mode)
+                    loss_sum, correct_sum = score(x, y, eval_key, beta)
+                    totals += (float(loss_sum), float(correct_sum))
+                    progress.update(1)
+                per_seed.append(totals / len(test_x))
+            per_seed = np.asarray(per_seed)
+            rows.append({
+                "run": workdir, "neuron": config.neuron, "sigma": config.sigma, "variant": variant,
+                "strength": strength, "loss_mean": float(per_seed[:, 0].mean()), "loss_std": float(per_seed[:, 0].std()),
+                "accuracy_mean": float(per_seed[:, 1].mean()), "accuracy_std": float(per_seed[:, 1].std()),
+            })
+    progress.close()
+    return rows
+
+
+def check_inputs(task, attack: str) -> None:
+    if attack == "eventdrop" and not getattr(task.model, "sequence_input", False):
+        raise ValueError("--attack eventdrop needs a run on event inputs (T, B, H, W, polarity); "
+                         "this run's model takes static inputs.")
+
+
+# ----------------------------------------------------------------- sigmas ---
+
+
+def train_family(args) -> list[str]:
+    """One run per sigma under ``--out``: trained when missing or unfinished, reused otherwise."""
+    module = importlib.import_module(f"train.{args.experiment}")
+    workdirs = []
+    for sigma in args.sigmas:
+        workdir = os.path.join(args.out, f"sigma-{sigma:g}")
+        argv = shlex.split(args.train_args) + ["--sigma", str(sigma), "--workdir", workdir]
+        workdirs.append(workdir)
+        if run_finished(workdir):
+            print(f"sigma {sigma:g}: reusing the finished run in {workdir}", file=sys.stderr)
+            continue
+        if os.path.exists(os.path.join(workdir, "config.json")):
+            argv.append("--resume")  # finishes an interrupted run
+        print(f"sigma {sigma:g}: training in {workdir}", file=sys.stderr)
+        module.main(argv)
+    return workdirs
+
+
+def run_finished(workdir: str) -> bool:
+    """Whether ``workdir`` holds a run whose metrics reach its last epoch."""
+    try:
+        with open(os.path.join(workdir, "config.json")) as f:
+            epochs = json.load(f)["epochs"]
+        records = read_metrics(workdir)
+    except (OSError, ValueError, KeyError):
+        return False
+    return bool(records) and records[-1].get("epoch") == epochs
+
+
+def read_metrics(workdir: str) -> list[dict]:
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def plot_family(workdirs: Sequence[str], sigmas: Sequence[float], out: str) -> dict:
+    curves = {f"{s:g}": read_metrics(w) for s, w in zip(sigmas, workdirs)}
+    final = {s: records[-1]["test_accuracy"] for s, records in curves.items()}
+    fig, (ax_curves, ax_final) = plt.subplots(1, 2, figsize=(10, 4))
+    for sigma, records in curves.items():
+        ax_curves.plot([r["epoch"] for r in records], [r["test_accuracy"] for r in records], marker="o",
+                       label=f"sigma {sigma}")
+    ax_curves.set(xlabel="epoch", ylabel="test accuracy", title="learning curves")
+    ax_curves.legend()
+    ax_final.plot([float(s) for s in final], list(final.values()), marker="o")
+    ax_final.set(xlabel="sigma", ylabel="final test accuracy", title="accuracy vs noise level")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "sigmas.png"), dpi=120)
+    plt.close(fig)
+    return {"final_test_accuracy": final,
+            "learning_curves": {s: [r["test_accuracy"] for r in records] for s, records in curves.items()}}
+
+
+# ---------------------------------------------------------------- outputs ---
+
+
+def write_table(rows: list[dict], out: str, attack: str) -> tuple[str, str, str]:
+    json_path = os.path.join(out, f"robustness-{attack}.json")
+    csv_path = os.path.join(out, f"robustness-{attack}.csv")
+    png_path = os.path.join(out, f"robustness-{attack}.png")
+    common.write_json(json_path, {"attack": attack, "rows": rows})
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (run, variant) in dict.fromkeys((r["run"], r["variant"]) for r in rows):
+        series = [r for r in rows if r["run"] == run and r["variant"] == variant]
+        label = f"{os.path.basename(os.path.normpath(run))} ({series[0]['neuron']}, {variant})"
+        ax.errorbar([r["strength"] for r in series], [r["accuracy_mean"] for r in series],
+                    yerr=[r["accuracy_std"] for r in series], marker="o", capsize=3, label=label)
+    ax.set(xlabel={"fgsm": "gamma", "do": "gamma (L2)", "flip": "beta", "eventdrop": "rho"}[attack],
+           ylabel="test accuracy", title=f"robustness: {attack}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=120)
+    plt.close(fig)
+    return json_path, csv_path, png_path
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'run':24s} {'variant':8s} {'strength':>9s} {'loss':>16s} {'accuracy':>16s}")
+    for r in rows:
+        print(f"{os.path.basename(os.path.normpath(r['run']))[:24]:24s} {r['variant']:8s} {r['strength']:9.4g} "
+              f"{r['loss_mean']:8.4f}+-{r['loss_std']:<6.4f} {r['accuracy_mean']:8.4f}+-{r['accuracy_std']:<6.4f}")
+
+
+def main(argv: Optional[Sequence[str]] = None, data=None) -> dict:
+    p = build_parser()
+    args = p.parse_args(argv)
+    if args.seeds < 1 or args.samples < 1 or args.limit < 1 or args.batch_size < 1 or args.do_steps < 1:
+        p.error("--seeds, --samples, --limit, --batch-size and --do-steps must be >= 1")
+    if any(s < 0 for s in args.strengths) or (args.attack in ("flip", "eventdrop") and any(s > 1 for s in args.strengths)):
+        p.error(f"--strengths {args.strengths} out of range: >= 0, and <= 1 for flip and eventdrop")
+    if args.sigmas is not None and any(s <= 0 for s in args.sigmas):
+        p.error(f"--sigmas {args.sigmas}: every sigma must be > 0")
+    if args.sigmas is None and not args.workdir:
+        p.error("give --workdir (one or more runs) or --sigmas")
+    if args.sigmas is None and args.attack is None:
+        p.error("give --attack (or --sigmas for the noise-level family)")
+    args.out = args.out or (common.output_dir(args.workdir[0]) if args.workdir else None)
+    if args.out is None:
+        p.error("--sigmas needs --out (the folder of the family's runs)")
+    os.makedirs(args.out, exist_ok=True)
+    result: dict[str, Any] = {}
+    workdirs = list(args.workdir)
+    if args.sigmas is not None:
+        family = train_family(args)
+        result["sigmas"] = plot_family(family, args.sigmas, args.out)
+        common.write_json(os.path.join(args.out, "sigmas.json"), result["sigmas"])
+        print(f"wrote {os.path.join(args.out, 'sigmas.json')} and sigmas.png")
+        workdirs += family
+    if args.attack is not None:
+        rows = []
+        try:
+            for workdir in workdirs:
+                config, task, variables = common.load(workdir, data)
+                check_inputs(task, args.attack)
+                rows += sweep_run(workdir, config, task, variables, args)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(1) from error
+        print_table(rows)
+        paths = write_table(rows, args.out, args.attack)
+        print("wrote " + ", ".join(paths))
+        result["rows"] = rows
+    return result
+
+
+if __name__ == "__main__":
+    main()
