@@ -81,6 +81,23 @@ def test_parameter_count_matches_hand_computation(arch, classes):
     assert "batch_stats" in shapes  # BN running statistics are state, not parameters
 
 
+def test_sevenb_net_parameter_count_and_voting_readout():
+    """7B-Net at 128x128x2: {c128k3-BN}x5 (max pools to 4x4) - FC512 (normalised) - FC110 - vote to 11."""
+    model = models.get_model("sevenb", timesteps=2, neuron=NOISY)
+    shapes = init_shapes(model, jnp.zeros((2, 1, 128, 128, 2)))
+    count = sum(math.prod(p.shape) for p in jax.tree.leaves(shapes["params"]))
+    convs = conv(2, 128) + norm(128) + 4 * (conv(128, 128) + norm(128))
+    assert count == convs + conv(4 * 4 * 128, 512, 1) + norm(512) + dense(512, 110)
+    small = models.get_model("sevenb", timesteps=2, neuron=NOISY, width=1 / 16)
+    x = jnp.zeros((2, 3, 32, 32, 2))
+    variables = init(small, x)
+    # The readout averages each class's 10 votes: check against the readout's own output.
+    out, state = fast_jit(lambda v: small.apply(v, x, capture_intermediates=True, mutable=["intermediates"],
+                                                rngs={"noise": jax.random.key(1)}))(variables)
+    raw = state["intermediates"]["TimeDistributed_0"]["__call__"][0]
+    np.testing.assert_allclose(out, raw.reshape(2, 3, 11, 10).mean(-1), rtol=1e-6)
+
+
 def test_published_sizes():
     """Independent of the hand formula: the well-known 11,173,962 of the CIFAR ResNet-18."""
     assert hand_count("resnet18", 10) == 11_173_962

@@ -9,10 +9,11 @@ import flax.linen as nn
 from nsnn_jax.models.cifarnet import CIFARNet
 from nsnn_jax.models.mlp import ReluMLP, SpikingMLP
 from nsnn_jax.models.resnet import SpikingResNet, resnet18, resnet19
+from nsnn_jax.models.sevenb import SevenBNet
 from nsnn_jax.models.vgg import VGGSNN
 
 __all__ = ["MODELS", "register_model", "get_model", "SpikingMLP", "ReluMLP", "CIFARNet",
-           "SpikingResNet", "resnet18", "resnet19", "VGGSNN"]
+           "SpikingResNet", "resnet18", "resnet19", "VGGSNN", "SevenBNet"]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -41,3 +42,4 @@ register_model("cifarnet", CIFARNet)
 register_model("resnet18", resnet18)
 register_model("resnet19", resnet19)
 register_model("vggsnn", VGGSNN)
+register_model("sevenb", SevenBNet)

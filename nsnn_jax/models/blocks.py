@@ -136,6 +136,14 @@ def avg_pool(x: jax.Array, window: int = 2) -> jax.Array:
     return jnp.mean(tiles, axis=(3, 5))
 
 
+def max_pool(x: jax.Array, window: int = 2) -> jax.Array:
+    """Max pooling of ``(T, B, H, W, C)`` over ``window x window`` tiles (stride ``window``, VALID)."""
+    t, b, h, w, c = x.shape
+    h, w = h // window * window, w // window * window
+    tiles = x[:, :, :h, :w].reshape(t, b, h // window, window, w // window, window, c)
+    return jnp.max(tiles, axis=(3, 5))
+
+
 def flatten(x: jax.Array) -> jax.Array:
     """``(T, B, ...)`` -> ``(T, B, features)``."""
     return x.reshape(x.shape[:2] + (-1,))
@@ -146,7 +154,7 @@ def readout(x: jax.Array, outputs: int, dtype: Any, name: str = "readout") -> ja
     return layers.TimeDistributed(nn.Dense(outputs, dtype=dtype, name=name))(x)
 
 
-__all__ += ["avg_pool", "flatten", "readout"]
+__all__ += ["avg_pool", "max_pool", "flatten", "readout"]
 
 
 class ConvSNN(nn.Module):
