@@ -8,6 +8,11 @@ Adam is not strict-clean, so tests that run an optimizer are marked
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Commands turn on JAX's persistent compilation cache: keep the tests' entries out of the user's cache.
+if "NSNN_JAX_COMPILE_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["NSNN_JAX_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="nsnn_jax_xla_")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -170,3 +170,17 @@ def test_sharded_training_equals_single_device(tmp_path):
     Tolerance 1e-5: only the order of the cross-device gradient sum differs.
     """
     compare_sharded(SHARDED, tmp_path, rtol=1e-5, atol=1e-6)
+
+
+def test_compile_cache_is_on_by_default_and_can_be_turned_off(tmp_path, monkeypatch):
+    """The persistent compilation cache goes to $NSNN_JAX_COMPILE_CACHE; --compile-cache false leaves it alone."""
+    folder = tmp_path / "xla"
+    monkeypatch.setenv("NSNN_JAX_COMPILE_CACHE", str(folder))
+    previous = jax.config.jax_compilation_cache_dir
+    try:
+        off = fmnist.FmnistConfig(compile_cache=False)
+        assert trainer.enable_compile_cache(off) is None and not folder.exists()
+        assert trainer.enable_compile_cache(fmnist.FmnistConfig()) == str(folder)
+        assert jax.config.jax_compilation_cache_dir == str(folder) and folder.is_dir()
+    finally:
+        jax.config.update("jax_compilation_cache_dir", previous)

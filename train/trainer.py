@@ -295,7 +295,7 @@ class Trainer:
             with open(config_path) as f:
                 saved = json.load(f)
             current = json.loads(json.dumps(dataclasses.asdict(self.config)))  # tuples -> lists
-            ignore = {"resume", "workdir", "log_every", "eval_only", "data_dir", "eval_trials"}
+            ignore = {"resume", "workdir", "log_every", "eval_only", "data_dir", "eval_trials", "compile_cache"}
             changed = {k: (saved.get(k), v) for k, v in current.items()
                        if k not in ignore and saved.get(k) != v}
             if changed:
@@ -498,8 +498,25 @@ def evaluate_run(workdir: str, data: Optional[Dataset] = None,
     return result
 
 
+def enable_compile_cache(config: TrainConfig) -> Optional[str]:
+    """Turns on JAX's persistent compilation cache (unless ``--compile-cache false``); returns its folder."""
+    if not getattr(config, "compile_cache", False):
+        return None
+    folder = os.environ.get("NSNN_JAX_COMPILE_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "nsnn_jax", "xla")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:  # a read-only home: run without the cache
+        print(f"warning: no compilation cache ({error})", file=sys.stderr)
+        return None
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    return folder
+
+
 def run_experiment(config: TrainConfig, build_task: Callable[[TrainConfig], Task]) -> dict[str, Any]:
     """Builds the task, trains, prints the final line; user errors exit 1 with a message."""
+    enable_compile_cache(config)
     try:
         record = Trainer(config, build_task(config)).run()
     except (FileNotFoundError, ValueError) as error:

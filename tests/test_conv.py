@@ -1,0 +1,272 @@
+"""nsnn_jax.conv: the forward, both weight gradients, the switch and the Flax module.
+
+Tolerances: float32 gradients must match ``jax.grad`` of the plain
+``lax.conv_general_dilated`` loss to ``rtol=1e-4`` and ``atol=1e-5 * max|ref|``
+(the matmul weight gradient sums in another order than XLA's convolution).
+bfloat16 gradients are compared with the float32 gradient of the same
+bfloat16-rounded inputs to ``atol=rtol=1e-2`` (times ``max|ref|`` for atol):
+bfloat16 keeps 8 significant bits, a relative step of 2**-8 ~ 4e-3.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from nsnn_jax import conv
+
+DN = ("NHWC", "HWIO", "NHWC")
+
+# (batch, height, width, c_in, c_out, kernel_hw, strides, padding)
+CASES = [
+    (2, 8, 8, 3, 5, (3, 3), (1, 1), "SAME"),
+    (2, 7, 7, 3, 5, (3, 3), (1, 1), "VALID"),
+    (2, 8, 8, 4, 6, (3, 3), (2, 2), "SAME"),  # even input, stride 2: XLA pads (0, 1)
+    (2, 9, 9, 4, 6, (3, 3), (2, 2), "SAME"),
+    (2, 8, 8, 4, 6, (3, 3), (2, 2), "VALID"),
+    (2, 7, 8, 4, 6, (3, 3), (2, 2), ((0, 2), (1, 0))),
+    (2, 8, 7, 4, 6, (1, 1), (1, 1), "SAME"),
+    (2, 9, 9, 4, 6, (1, 1), (2, 2), "VALID"),
+    (1, 6, 9, 5, 3, (2, 3), (1, 2), "SAME"),
+    # >= 16 input channels: one product per tap rather than im2col
+    (2, 6, 6, 16, 8, (3, 3), (2, 2), ((1, 0), (2, 1))),
+    (2, 8, 8, 20, 12, (3, 3), (1, 1), "SAME"),
+    (2, 7, 7, 17, 9, (3, 3), (2, 2), "VALID"),
+]
+CASE_IDS = [f"{c[1]}x{c[2]}x{c[3]}-{c[4]}_k{c[5][0]}{c[5][1]}_s{c[6][0]}{c[6][1]}_{c[7]}" for c in CASES]
+
+
+def make_case(case, dtype=jnp.float32, seed=0):
+    batch, h, w, c_in, c_out, kernel_hw, strides, padding = case
+    kx, kk, kr = jax.random.split(jax.random.key(seed), 3)
+    x = jax.random.normal(kx, (batch, h, w, c_in)).astype(dtype)
+    kernel = (jax.random.normal(kk, kernel_hw + (c_in, c_out)) / np.sqrt(c_in * np.prod(kernel_hw))).astype(dtype)
+    out_shape = jax.eval_shape(lambda a, b: lax.conv_general_dilated(a, b, strides, padding, dimension_numbers=DN),
+                               x, kernel).shape
+    cotangent = jax.random.normal(kr, out_shape).astype(dtype)  # a generic upstream gradient
+    return x, kernel, strides, padding, cotangent
+
+
+def lax_loss(x, kernel, strides, padding, cotangent):
+    y = lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=DN)
+    return jnp.sum(y.astype(jnp.float32) * cotangent.astype(jnp.float32))
+
+
+def conv_loss(x, kernel, strides, padding, cotangent, weight_grad):
+    y = conv.conv2d(x, kernel, strides, padding, weight_grad)
+    return jnp.sum(y.astype(jnp.float32) * cotangent.astype(jnp.float32))
+
+
+def private_loss(x, kernel, strides, padding, cotangent, formulation):
+    """Calls the custom VJP with one matmul formulation forced ("taps" or "im2col")."""
+    pairs = conv.explicit_padding(padding, x.shape[1:3], kernel.shape[:2], strides)
+    y = conv._conv(x, kernel, strides, pairs, formulation)
+    return jnp.sum(y.astype(jnp.float32) * cotangent.astype(jnp.float32))
+
+
+def assert_grads_close(got, ref, rtol, atol_scale):
+    for g, r in zip(got, ref):
+        assert g.shape == r.shape
+        r = np.asarray(r, np.float32)
+        np.testing.assert_allclose(np.asarray(g, np.float32), r, rtol=rtol, atol=atol_scale * np.abs(r).max())
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_forward_equals_lax_conv(case):
+    x, kernel, strides, padding, _ = make_case(case)
+    ref = lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=DN)
+    got = conv.conv2d(x, kernel, strides, padding)
+    assert got.shape == ref.shape and got.dtype == ref.dtype
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", range(1, 12))
+@pytest.mark.parametrize("kernel", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("padding", ["SAME", "VALID"])
+def test_explicit_padding_matches_xla(size, kernel, stride, padding):
+    got = conv.explicit_padding(padding, (size, size + 1), (kernel, kernel), (stride, stride))
+    ref = lax.padtype_to_pads((size, size + 1), (kernel, kernel), (stride, stride), padding)
+    assert got == tuple(tuple(p) for p in ref)
+
+
+def test_explicit_padding_forms():
+    assert conv.explicit_padding(1, (8, 8), (3, 3), (1, 1)) == ((1, 1), (1, 1))
+    assert conv.explicit_padding((1, 2), (8, 8), (3, 3), (1, 1)) == ((1, 1), (2, 2))
+    assert conv.explicit_padding([(0, 2), [1, 0]], (8, 8), (3, 3), (1, 1)) == ((0, 2), (1, 0))
+    assert conv.explicit_padding("same", (8, 8), (3, 3), (2, 2)) == ((0, 1), (0, 1))
+
+
+@pytest.mark.parametrize("weight_grad", ["xla", "shifted"])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_gradients_equal_lax_conv(case, weight_grad):
+    x, kernel, strides, padding, cotangent = make_case(case)
+    ref = jax.grad(lax_loss, argnums=(0, 1))(x, kernel, strides, padding, cotangent)
+    got = jax.grad(conv_loss, argnums=(0, 1))(x, kernel, strides, padding, cotangent, weight_grad)
+    assert_grads_close(got, ref, rtol=1e-4, atol_scale=1e-5)
+
+
+@pytest.mark.parametrize("formulation", ["taps", "im2col"])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_both_matmul_formulations_equal_lax_conv(case, formulation):
+    x, kernel, strides, padding, cotangent = make_case(case)
+    ref = jax.grad(lax_loss, argnums=1)(x, kernel, strides, padding, cotangent)
+    got = jax.grad(private_loss, argnums=1)(x, kernel, strides, padding, cotangent, formulation)
+    assert_grads_close((got,), (ref,), rtol=1e-4, atol_scale=1e-5)
+
+
+@pytest.mark.parametrize("weight_grad", ["xla", "shifted"])
+@pytest.mark.parametrize("case", [CASES[3], CASES[5], CASES[9]], ids=[CASE_IDS[3], CASE_IDS[5], CASE_IDS[9]])
+def test_bfloat16_gradients(case, weight_grad):
+    x, kernel, strides, padding, cotangent = make_case(case, jnp.bfloat16)
+    as_f32 = [a.astype(jnp.float32) for a in (x, kernel, cotangent)]
+    ref = jax.grad(lax_loss, argnums=(0, 1))(as_f32[0], as_f32[1], strides, padding, as_f32[2])
+    y = conv.conv2d(x, kernel, strides, padding, weight_grad)
+    assert y.dtype == jnp.bfloat16
+    got = jax.grad(conv_loss, argnums=(0, 1))(x, kernel, strides, padding, cotangent, weight_grad)
+    assert got[0].dtype == jnp.bfloat16 and got[1].dtype == jnp.bfloat16
+    assert_grads_close(got, ref, rtol=1e-2, atol_scale=1e-2)
+
+
+@pytest.mark.parametrize("weight_grad", ["xla", "shifted"])
+def test_gradients_under_jit(weight_grad):
+    x, kernel, strides, padding, cotangent = make_case(CASES[5])
+    ref = jax.grad(lax_loss, argnums=(0, 1))(x, kernel, strides, padding, cotangent)
+    grad = jax.jit(jax.grad(conv_loss, argnums=(0, 1)), static_argnums=(2, 3, 5))
+    got = grad(x, kernel, strides, padding, cotangent, weight_grad)
+    assert_grads_close(got, ref, rtol=1e-4, atol_scale=1e-5)
+
+
+@pytest.mark.parametrize("weight_grad", ["xla", "shifted"])
+def test_per_example_gradients_under_vmap(weight_grad):
+    """vmap over a leading axis of x and the cotangent, with a shared kernel."""
+    x, kernel, strides, padding, cotangent = make_case(CASES[9])
+    xs, cts = jnp.stack([x, 2 * x]), jnp.stack([cotangent, -cotangent])
+
+    def per_example(fn, *extra):
+        grad = jax.grad(fn, argnums=(0, 1))
+        return jax.vmap(lambda a, c: grad(a, kernel, strides, padding, c, *extra))(xs, cts)
+
+    ref = per_example(lax_loss)
+    got = per_example(conv_loss, weight_grad)
+    assert_grads_close(got, ref, rtol=1e-4, atol_scale=1e-5)
+
+
+def count_primitives(fn, *args):
+    text = str(jax.make_jaxpr(fn)(*args))
+    return text.count("dot_general"), text.count("conv_general_dilated")
+
+
+@pytest.fixture
+def reset_switch(monkeypatch):
+    monkeypatch.delenv(conv.ENV_VAR, raising=False)
+    conv.set_weight_grad(None)
+    yield monkeypatch
+    conv.set_weight_grad(None)
+
+
+def grad_primitives(weight_grad="auto"):
+    """(dot_generals, convolutions) in the jaxpr of the gradient of a 3x3, 16 -> 8 channel conv."""
+    x, kernel, strides, padding, cotangent = make_case(CASES[9])
+    return count_primitives(lambda a, b: jax.grad(conv_loss, argnums=(0, 1))(a, b, strides, padding, cotangent,
+                                                                             weight_grad), x, kernel)
+
+
+def test_modes_in_the_jaxpr(reset_switch):
+    # forward + input gradient + XLA weight gradient: 3 convolutions, no products
+    assert grad_primitives("xla") == (0, 3)
+    # the weight gradient as one product per tap
+    assert grad_primitives("shifted") == (9, 2)
+
+
+def test_auto_is_shifted_on_cpu(reset_switch):
+    assert jax.default_backend() == "cpu"
+    assert conv.get_weight_grad() == "auto"
+    assert conv.resolve_weight_grad() == "shifted"
+    assert grad_primitives("auto") == (9, 2)
+
+
+def test_environment_variable_forces_xla(reset_switch):
+    reset_switch.setenv(conv.ENV_VAR, "xla")
+    assert conv.resolve_weight_grad("auto") == "xla"
+    assert grad_primitives("auto") == (0, 3)
+    # an explicit argument still wins
+    assert grad_primitives("shifted") == (9, 2)
+
+
+def test_switch_overrides_environment(reset_switch):
+    reset_switch.setenv(conv.ENV_VAR, "shifted")
+    conv.set_weight_grad("xla")
+    assert conv.get_weight_grad() == "xla"
+    assert grad_primitives("auto") == (0, 3)
+    conv.set_weight_grad(None)
+    assert grad_primitives("auto") == (9, 2)
+
+
+def test_invalid_settings_raise(reset_switch):
+    with pytest.raises(ValueError, match="weight_grad"):
+        conv.resolve_weight_grad("fast")
+    with pytest.raises(ValueError, match="set_weight_grad"):
+        conv.set_weight_grad("fast")
+    reset_switch.setenv(conv.ENV_VAR, "nope")
+    with pytest.raises(ValueError, match=conv.ENV_VAR):
+        conv.resolve_weight_grad("auto")
+
+
+def test_unsupported_arguments_raise():
+    x, kernel, strides, padding, _ = make_case(CASES[0])
+    with pytest.raises(ValueError, match="rhs_dilation"):
+        conv.conv2d(x, kernel, rhs_dilation=(2, 2))
+    with pytest.raises(ValueError, match="lhs_dilation"):
+        conv.conv2d(x, kernel, lhs_dilation=2)
+    with pytest.raises(ValueError, match="feature_group_count"):
+        conv.conv2d(x, kernel, feature_group_count=3)
+    with pytest.raises(ValueError, match="padding"):
+        conv.conv2d(x, kernel, padding="CIRCULAR")
+    with pytest.raises(ValueError, match="channels"):
+        conv.conv2d(x, kernel[:, :, :2])
+    conv.conv2d(x, kernel, rhs_dilation=(1, 1))  # the defaults are fine
+
+
+MODULE_SETTINGS = [
+    dict(features=6, kernel_size=(3, 3)),
+    dict(features=6, kernel_size=(3, 3), strides=2, padding=((1, 1), (1, 1)), use_bias=False),
+    dict(features=4, kernel_size=(1, 1), strides=(2, 1), padding="VALID"),
+    dict(features=5, kernel_size=(2, 3), padding=((0, 1), (2, 0))),
+]
+
+
+@pytest.mark.parametrize("settings", MODULE_SETTINGS)
+@pytest.mark.parametrize("shape", [(3, 9, 8, 3), (2, 3, 8, 8, 3)])  # (B, H, W, C) and (T, B, H, W, C)
+def test_module_matches_flax_conv(settings, shape):
+    x = jax.random.normal(jax.random.key(1), shape)
+    ours, theirs = conv.Conv(**settings), nn.Conv(**settings)
+    params = ours.init(jax.random.key(2), x)
+    flax_params = theirs.init(jax.random.key(2), x)
+    assert jax.tree.structure(params) == jax.tree.structure(flax_params)
+    jax.tree.map(np.testing.assert_array_equal, params, flax_params)
+    if settings.get("use_bias", True):  # a nonzero bias, so that adding it is checked
+        params = jax.tree.map(lambda p: p + 0.1, params)
+    np.testing.assert_allclose(ours.apply(params, x), theirs.apply(params, x), rtol=1e-6, atol=1e-6)
+
+    def loss(module, p):
+        return jnp.sum(jnp.sin(module.apply(p, x)))
+
+    got, ref = jax.grad(lambda p: loss(ours, p))(params), jax.grad(lambda p: loss(theirs, p))(params)
+    jax.tree.map(lambda g, r: np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5 * np.abs(r).max()), got, ref)
+
+
+def test_module_bfloat16_compute_keeps_float32_params():
+    x = jax.random.normal(jax.random.key(1), (2, 8, 8, 3))
+    settings = dict(features=4, kernel_size=(3, 3), dtype=jnp.bfloat16)
+    ours, theirs = conv.Conv(**settings), nn.Conv(**settings)
+    params = ours.init(jax.random.key(2), x)
+    assert params["params"]["kernel"].dtype == jnp.float32
+    y = ours.apply(params, x)
+    assert y.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(y, np.float32), np.asarray(theirs.apply(params, x), np.float32),
+                               rtol=1e-2, atol=1e-2)
+    grads = jax.grad(lambda p: jnp.sum(ours.apply(p, x).astype(jnp.float32)))(params)
+    assert grads["params"]["kernel"].dtype == jnp.float32
