@@ -8,6 +8,9 @@ bfloat16-rounded inputs to ``atol=rtol=1e-2`` (times ``max|ref|`` for atol):
 bfloat16 keeps 8 significant bits, a relative step of 2**-8 ~ 4e-3.
 """
 
+import itertools
+import json
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -15,6 +18,7 @@ import numpy as np
 import pytest
 from jax import lax
 
+from benchmarks import conv as conv_bench
 from nsnn_jax import conv
 
 DN = ("NHWC", "HWIO", "NHWC")
@@ -38,14 +42,19 @@ CASES = [
 CASE_IDS = [f"{c[1]}x{c[2]}x{c[3]}-{c[4]}_k{c[5][0]}{c[5][1]}_s{c[6][0]}{c[6][1]}_{c[7]}" for c in CASES]
 
 
+def normal(shape, seed, dtype=jnp.float32, scale=1.0):
+    # numpy draws: jax.random compiles anew for every shape, seconds each here.
+    values = np.random.default_rng(seed).standard_normal(shape) * scale
+    return jnp.asarray(values.astype(np.float32)).astype(dtype)
+
+
 def make_case(case, dtype=jnp.float32, seed=0):
     batch, h, w, c_in, c_out, kernel_hw, strides, padding = case
-    kx, kk, kr = jax.random.split(jax.random.key(seed), 3)
-    x = jax.random.normal(kx, (batch, h, w, c_in)).astype(dtype)
-    kernel = (jax.random.normal(kk, kernel_hw + (c_in, c_out)) / np.sqrt(c_in * np.prod(kernel_hw))).astype(dtype)
+    x = normal((batch, h, w, c_in), seed, dtype)
+    kernel = normal(kernel_hw + (c_in, c_out), seed + 1, dtype, 1 / np.sqrt(c_in * np.prod(kernel_hw)))
     out_shape = jax.eval_shape(lambda a, b: lax.conv_general_dilated(a, b, strides, padding, dimension_numbers=DN),
                                x, kernel).shape
-    cotangent = jax.random.normal(kr, out_shape).astype(dtype)  # a generic upstream gradient
+    cotangent = normal(out_shape, seed + 2, dtype)  # a generic upstream gradient
     return x, kernel, strides, padding, cotangent
 
 
@@ -82,14 +91,11 @@ def test_forward_equals_lax_conv(case):
     np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("size", range(1, 12))
-@pytest.mark.parametrize("kernel", [1, 2, 3, 4, 5])
-@pytest.mark.parametrize("stride", [1, 2, 3])
-@pytest.mark.parametrize("padding", ["SAME", "VALID"])
-def test_explicit_padding_matches_xla(size, kernel, stride, padding):
-    got = conv.explicit_padding(padding, (size, size + 1), (kernel, kernel), (stride, stride))
-    ref = lax.padtype_to_pads((size, size + 1), (kernel, kernel), (stride, stride), padding)
-    assert got == tuple(tuple(p) for p in ref)
+def test_explicit_padding_matches_xla():
+    for size, kernel, stride, padding in itertools.product(range(1, 12), range(1, 6), range(1, 4), ["SAME", "VALID"]):
+        got = conv.explicit_padding(padding, (size, size + 1), (kernel, kernel + 1), (stride, stride))
+        ref = lax.padtype_to_pads((size, size + 1), (kernel, kernel + 1), (stride, stride), padding)
+        assert got == tuple(tuple(p) for p in ref), (size, kernel, stride, padding)
 
 
 def test_explicit_padding_forms():
@@ -241,7 +247,7 @@ MODULE_SETTINGS = [
 @pytest.mark.parametrize("settings", MODULE_SETTINGS)
 @pytest.mark.parametrize("shape", [(3, 9, 8, 3), (2, 3, 8, 8, 3)])  # (B, H, W, C) and (T, B, H, W, C)
 def test_module_matches_flax_conv(settings, shape):
-    x = jax.random.normal(jax.random.key(1), shape)
+    x = normal(shape, 1)
     ours, theirs = conv.Conv(**settings), nn.Conv(**settings)
     params = ours.init(jax.random.key(2), x)
     flax_params = theirs.init(jax.random.key(2), x)
@@ -259,7 +265,7 @@ def test_module_matches_flax_conv(settings, shape):
 
 
 def test_module_bfloat16_compute_keeps_float32_params():
-    x = jax.random.normal(jax.random.key(1), (2, 8, 8, 3))
+    x = normal((2, 8, 8, 3), 1)
     settings = dict(features=4, kernel_size=(3, 3), dtype=jnp.bfloat16)
     ours, theirs = conv.Conv(**settings), nn.Conv(**settings)
     params = ours.init(jax.random.key(2), x)
@@ -270,3 +276,19 @@ def test_module_bfloat16_compute_keeps_float32_params():
                                rtol=1e-2, atol=1e-2)
     grads = jax.grad(lambda p: jnp.sum(ours.apply(p, x).astype(jnp.float32)))(params)
     assert grads["params"]["kernel"].dtype == jnp.float32
+
+
+def test_benchmark_reports_speedups(capsys):
+    result = conv_bench.main(["--layers", "6x6x3x4,4x4x16x8", "--batch-size", "2", "--formulations",
+                              "--rounds", "1", "--steps", "1"])
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed == json.loads(json.dumps(result))
+    assert list(printed["speedups"]) == ["6x6x3->4", "4x4x16->8"]
+    assert all(s > 0 for s in printed["speedups"].values()) and printed["total_speedup"] > 0
+    assert set(printed["layers"][0]["ms"]) == {"xla", "shifted", "taps", "im2col"}
+
+
+def test_benchmark_rejects_bad_layers(capsys):
+    with pytest.raises(SystemExit):
+        conv_bench.main(["--layers", "32x32x3"])
+    assert "--layers" in capsys.readouterr().err

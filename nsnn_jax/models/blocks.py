@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from nsnn_jax import conv as conv_lib
 from nsnn_jax import layers
 from nsnn_jax import neuron as neuron_lib
 
@@ -92,8 +93,9 @@ class SpikingConv(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool, deterministic: bool) -> jax.Array:
         pad = self.kernel // 2
-        conv = nn.Conv(self.features, (self.kernel, self.kernel), strides=self.strides,
-                       padding=((pad, pad), (pad, pad)), use_bias=False, dtype=self.dtype, name="conv")
+        # nsnn_jax.conv.Conv: nn.Conv's parameters, with a matmul weight gradient on CPU.
+        conv = conv_lib.Conv(self.features, (self.kernel, self.kernel), strides=self.strides,
+                             padding=((pad, pad), (pad, pad)), use_bias=False, dtype=self.dtype, name="conv")
         norm = make_norm(self.norm, v_th_of(self.neuron), self.alpha, self.dtype, name="norm")
         if x.ndim == 4:  # static (B, H, W, C)
             currents = norm(conv(x), use_running_average=not train)
