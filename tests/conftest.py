@@ -35,3 +35,12 @@ def strict_dtype_promotion(request):
 @pytest.fixture
 def key():
     return jax.random.key(0)
+
+
+@pytest.fixture(scope="module")
+def fast_compilation():
+    """XLA without most optimisations, for modules whose graphs run in milliseconds but compile for seconds."""
+    previous = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)

@@ -2,21 +2,15 @@
 
 import json
 
-import jax
 import pytest
 
 from benchmarks import cifar as cifar_bench
 from benchmarks import step as step_bench
 
-pytestmark = pytest.mark.standard_promotion  # optax inside
+pytestmark = [pytest.mark.standard_promotion,  # optax inside
+              pytest.mark.usefixtures("fast_compilation")]
 
 
-@pytest.fixture(autouse=True)
-def fast_compilation():
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
 
 
 def last_json_line(capsys):

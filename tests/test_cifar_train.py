@@ -12,21 +12,13 @@ from helpers import compare_sharded
 from nsnn_jax.data import cifar as cifar_data
 from train import cifar, trainer
 
-pytestmark = pytest.mark.standard_promotion  # optax inside
+pytestmark = [pytest.mark.standard_promotion,  # optax inside
+              pytest.mark.usefixtures("fast_compilation")]
 # VGGSNN at 1/16 width (4..32 channels), T = 2: the full pipeline in seconds.
 TINY = ["--arch", "vggsnn", "--width", "0.0625", "--timesteps", "2", "--batch-size", "8", "--epochs", "2",
         "--lr", "0.003"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def fast_compilation():
-    """XLA without most optimisations: these graphs run for milliseconds and compile for seconds."""
-    import jax
-
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
 
 
 def make_archive(folder, n_train=32, n_test=16, seed=0):

@@ -14,15 +14,10 @@ from nsnn_jax.data import dvs
 from train import dvs as dvs_common
 from train import dvs_cifar, dvs_gesture, trainer
 
-pytestmark = pytest.mark.standard_promotion  # optax inside
+pytestmark = [pytest.mark.standard_promotion,  # optax inside
+              pytest.mark.usefixtures("fast_compilation")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def fast_compilation():
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
 
 
 def class_events(label, rng, n=600, duration=200_000, classes=10):
