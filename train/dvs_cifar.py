@@ -42,7 +42,10 @@ class DvsCifarConfig(dvs_common.DvsConfig):
 
 def load(config: DvsCifarConfig):
     if not config.data_dir:
-        raise FileNotFoundError("CIFAR10-DVS cannot be downloaded automatically: pass --data-dir.")
+        raise FileNotFoundError(
+            "CIFAR10-DVS cannot be downloaded automatically: download the ten class archives (airplane.zip ... "
+            "truck.zip, AEDAT 2.0 recordings) from https://figshare.com/articles/dataset/CIFAR10-DVS_New/4724671, "
+            "unzip them into one folder DIR (DIR/airplane/*.aedat, ...) and pass --data-dir DIR.")
     return dvs.load_dvs_cifar10(config.data_dir, timesteps=config.timesteps, size=config.size,
                                 split_by=config.split_by, cache_dir=config.cache_dir)
 

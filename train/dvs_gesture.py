@@ -37,7 +37,10 @@ class DvsGestureConfig(dvs_common.DvsConfig):
 
 def load(config: DvsGestureConfig):
     if not config.data_dir:
-        raise FileNotFoundError("DVS128 Gesture cannot be downloaded automatically: pass --data-dir.")
+        raise FileNotFoundError(
+            "DVS128 Gesture cannot be downloaded automatically: download DvsGesture.tar.gz from "
+            "https://research.ibm.com/interactive/dvsgesture/, extract it into DIR (DIR/trials_to_train.txt, "
+            "DIR/user01_fluorescent.aedat, ...) and pass --data-dir DIR.")
     return dvs.load_dvs_gesture(config.data_dir, timesteps=config.timesteps, size=config.size,
                                 split_by=config.split_by, cache_dir=config.cache_dir)
 
