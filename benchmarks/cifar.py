@@ -87,40 +87,23 @@ def build_candidates(arch: str, timesteps: int, sigma: float, remat_modes: Seque
     return candidates
 
 
-def main(argv: Optional[Sequence[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--arch", default="cifarnet", choices=ARCHS, help="architecture")
-    parser.add_argument("--timesteps", type=int, default=2, help="T")
-    parser.add_argument("--batch-size", type=int, default=32, help="B")
-    parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (1: the published network)")
-    parser.add_argument("--sigma", type=float, default=0.3, help="Gaussian noise scale")
-    parser.add_argument("--remat", default="off", choices=("off", "on", "both"),
-                        help="rematerialise blocks in the backward pass (both: time each)")
-    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"), help="computation dtype")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
-    parser.add_argument("--steps", type=int, default=3, help="steps per round")
-    args = parser.parse_args(argv)
-    if args.timesteps < 1 or args.batch_size < 1 or args.rounds < 1 or args.steps < 1:
-        parser.error("--timesteps, --batch-size, --rounds and --steps must be >= 1")
-    if not args.width > 0:
-        parser.error("--width must be > 0")
-    dtype = jnp.bfloat16 if args.dtype == "bfloat16" else jnp.float32
-    remat_modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.remat]
+def measure(args, timesteps: int, remat_modes: Sequence[bool], dtype) -> dict:
+    """Times every candidate at ``timesteps``, prints the table, returns the figures."""
     steps, memory, compile_s = {}, {}, {}
     for name, (model, repeat) in build_candidates(
-            args.arch, args.timesteps, args.sigma, remat_modes, dtype, args.width).items():
-        steps[name], memory[name], compile_s[name] = make_step(model, args.batch_size, args.timesteps, repeat_input=repeat, dtype=dtype)
+            args.arch, timesteps, args.sigma, remat_modes, dtype, args.width).items():
+        steps[name], memory[name], compile_s[name] = make_step(
+            model, args.batch_size, timesteps, repeat_input=repeat, dtype=dtype)
     timings = time_interleaved(steps, rounds=args.rounds, steps_per_round=args.steps)
     floor = timings["floor"]["median_s"]
-    print(f"{args.arch} train step, T={args.timesteps}, B={args.batch_size}, {args.dtype}, "
+    print(f"{args.arch} train step, T={timesteps}, B={args.batch_size}, {args.dtype}, "
           f"{jax.device_count()} {jax.devices()[0].platform} device(s) [{jax.devices()[0].device_kind}]")
     print(f"{'step':12s} {'images/s':>9s} {'min-max ms':>17s} {'compile s':>10s} {'x floor time':>13s} {'memory MiB':>11s}")
     for name, t in timings.items():
         mib = f"{memory[name] / 2**20:11.1f}" if memory[name] is not None else f"{'n/a':>11s}"
         print(f"{name:12s} {args.batch_size / t['median_s']:9.1f} {1e3 * t['min_s']:8.1f}-{1e3 * t['max_s']:<8.1f} "
               f"{compile_s[name]:10.2f} {t['median_s'] / floor:13.3f} {mib}")
-    result = {"arch": args.arch, "timesteps": args.timesteps, "batch_size": args.batch_size,
+    result = {"arch": args.arch, "timesteps": timesteps, "batch_size": args.batch_size,
               "platform": jax.devices()[0].platform, "floor_images_per_s": args.batch_size / floor,
               "floor_memory_bytes": memory["floor"]}
     for name in steps:
@@ -131,6 +114,42 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         result[f"{key}_ratio"] = timings[name]["median_s"] / floor
         result[f"{key}_memory_bytes"] = memory[name]
         result[f"{key}_compile_s"] = compile_s[name]
+    return result
+
+
+def parse_timesteps(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from error
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"every T must be >= 1, got {text!r}")
+    return values
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--arch", default="cifarnet", choices=ARCHS, help="architecture")
+    parser.add_argument("--timesteps", type=parse_timesteps, default=[2],
+                        help="T, or several (e.g. 2,4,8: one table each, e.g. for the remat trade-off)")
+    parser.add_argument("--batch-size", type=int, default=32, help="B")
+    parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (1: the published network)")
+    parser.add_argument("--sigma", type=float, default=0.3, help="Gaussian noise scale")
+    parser.add_argument("--remat", default="off", choices=("off", "on", "both"),
+                        help="rematerialise blocks in the backward pass (both: time each)")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"), help="computation dtype")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    parser.add_argument("--steps", type=int, default=3, help="steps per round")
+    args = parser.parse_args(argv)
+    if args.batch_size < 1 or args.rounds < 1 or args.steps < 1:
+        parser.error("--batch-size, --rounds and --steps must be >= 1")
+    if not args.width > 0:
+        parser.error("--width must be > 0")
+    dtype = jnp.bfloat16 if args.dtype == "bfloat16" else jnp.float32
+    remat_modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.remat]
+    runs = [measure(args, timesteps, remat_modes, dtype) for timesteps in args.timesteps]
+    result = runs[0] if len(runs) == 1 else {"arch": args.arch, "runs": runs}
     print(json.dumps(result))
     return result
 

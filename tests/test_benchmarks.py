@@ -38,3 +38,11 @@ def test_cifar_benchmark_rejects_bad_sizes(capsys):
     with pytest.raises(SystemExit):
         cifar_bench.main(["--timesteps", "0"])
     assert "--timesteps" in capsys.readouterr().err
+
+
+def test_cifar_benchmark_sweeps_several_timesteps(capsys):
+    result = cifar_bench.main(["--arch", "vggsnn", "--width", "0.0625", "--timesteps", "1,2", "--batch-size", "2",
+                               "--remat", "on", "--rounds", "1", "--steps", "1"])
+    assert [run["timesteps"] for run in result["runs"]] == [1, 2]
+    assert all(run["nsnn_remat_memory_bytes"] > 0 for run in result["runs"])
+    assert last_json_line(capsys) == result
