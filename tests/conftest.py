@@ -14,6 +14,10 @@ if "NSNN_JAX_COMPILE_CACHE" not in os.environ:
 
     os.environ["NSNN_JAX_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="nsnn_jax_xla_")
 
+import functools  # noqa: E402
+import http.server  # noqa: E402
+import threading  # noqa: E402
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
@@ -44,3 +48,24 @@ def fast_compilation():
     jax.config.update("jax_disable_most_optimizations", True)
     yield
     jax.config.update("jax_disable_most_optimizations", previous)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    """Serves tmp_path/served on 127.0.0.1; yields (base URL, served folder)."""
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    served = tmp_path / "served"
+    served.mkdir()
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(served)))
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/", served
+    httpd.shutdown()
+    httpd.server_close()

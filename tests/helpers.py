@@ -3,6 +3,7 @@
 import functools
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -93,3 +94,27 @@ def compare_sharded(script, tmp_path, rtol, atol, env=None):
     assert one.files == four.files and one.files
     for name in one.files:
         np.testing.assert_allclose(one[name], four[name], rtol=rtol, atol=atol)
+
+
+def read_metrics(workdir):
+    """The records of ``workdir/metrics.jsonl``."""
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def without_timing(records):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+
+def interrupt_after(monkeypatch, progress_class, steps):
+    """Sends the process a SIGINT (the user's Ctrl-C) after ``steps`` progress updates."""
+    done = {"steps": 0}
+    original = progress_class.update
+
+    def update_then_interrupt(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        done["steps"] += 1
+        if done["steps"] == steps:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(progress_class, "update", update_then_interrupt)

@@ -1,9 +1,7 @@
 """The CIFAR-10/100 loader: archive format, sources, errors, download (no network)."""
 
 import dataclasses
-import functools
 import hashlib
-import http.server
 import importlib.util
 import io
 import pickle
@@ -11,7 +9,6 @@ import socket
 import struct
 import sys
 import tarfile
-import threading
 import time
 from pathlib import Path
 
@@ -360,25 +357,6 @@ def test_download_disabled_never_goes_online(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- download
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path, monkeypatch):
-    """Serves tmp_path/served on 127.0.0.1; yields (base URL, served folder)."""
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    served = tmp_path / "served"
-    served.mkdir()
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(served)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/", served
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _serve(monkeypatch, base, served, name, md5=None):

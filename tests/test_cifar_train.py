@@ -2,13 +2,12 @@
 
 import json
 import os
-import signal
 import textwrap
 
 import numpy as np
 import pytest
 
-from helpers import compare_sharded
+from helpers import compare_sharded, interrupt_after, read_metrics, without_timing
 from nsnn_jax.data import cifar as cifar_data
 from train import cifar, trainer
 
@@ -38,13 +37,6 @@ def make_archive(folder, n_train=32, n_test=16, seed=0):
     return str(folder)
 
 
-def read_metrics(workdir):
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
-
-
-def without_timing(records):
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
 
 
 @pytest.fixture(scope="module")
@@ -81,16 +73,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(straight_run, archive, tmp
     """2 epochs straight == 1 epoch, Ctrl-C, --resume, 1 epoch (the same metrics file)."""
     straight, _ = straight_run
     resumed = str(tmp_path / "resumed")
-    steps = {"done": 0}
-    original = trainer.Progress.update
-
-    def update_then_interrupt(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        steps["done"] += 1
-        if steps["done"] == stop_at:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(trainer.Progress, "update", update_then_interrupt)
+    interrupt_after(monkeypatch, trainer.Progress, stop_at)
     with pytest.raises(SystemExit) as stopped:
         cifar.main(["--data-dir", archive, "--workdir", resumed, *TINY])
     assert stopped.value.code == 130

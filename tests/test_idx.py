@@ -1,12 +1,9 @@
 """IDX reading/writing and the MNIST/Fashion-MNIST loader (no network)."""
 
 import dataclasses
-import functools
 import gzip
 import hashlib
-import http.server
 import os
-import threading
 import time
 from pathlib import Path
 
@@ -275,25 +272,6 @@ def test_real_reachability_check_is_bounded():
 # --------------------------------------------------------------------------- download
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path, monkeypatch):
-    """Serves tmp_path/served on 127.0.0.1; yields (base URL, served folder)."""
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    served = tmp_path / "served"
-    served.mkdir()
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(served)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/", served
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _spec_for(folder, spec, base):

@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import textwrap
 
 import chex
@@ -10,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from helpers import TINY, compare_sharded, make_idx_dir
+from helpers import TINY, compare_sharded, interrupt_after, make_idx_dir, read_metrics, without_timing
 from train import fmnist, trainer
 
 pytestmark = pytest.mark.standard_promotion  # optax inside
@@ -21,13 +20,6 @@ def run_main(argv, capsys):
     return capsys.readouterr()
 
 
-def read_metrics(workdir):
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
-
-
-def without_timing(records):
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
 
 
 def test_fmnist_command_keeps_the_run_contract(tmp_path, capsys):
@@ -70,16 +62,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, capsys, monkeypa
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
     run_main(["--data-dir", data, "--workdir", straight, *TINY], capsys)
 
-    steps = {"done": 0}
-    original = trainer.Progress.update
-
-    def update_then_interrupt(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        steps["done"] += 1
-        if steps["done"] == stop_at:
-            os.kill(os.getpid(), signal.SIGINT)  # the user's Ctrl-C, handled by the trainer
-
-    monkeypatch.setattr(trainer.Progress, "update", update_then_interrupt)
+    interrupt_after(monkeypatch, trainer.Progress, stop_at)
     with pytest.raises(SystemExit) as stopped:
         run_main(["--data-dir", data, "--workdir", resumed, *TINY], capsys)
     assert stopped.value.code == 130
