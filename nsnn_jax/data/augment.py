@@ -554,6 +554,17 @@ def sharpness(image: jax.Array, factor) -> jax.Array:
     return _blend(smooth, image, factor)
 
 
+def _shear_fixed(level) -> tuple[jax.Array, ...]:
+    """Pillow's 16.16 fixed-point coefficients of a shear: ``(1, 0, 1/2, level, centre)``.
+
+    ``centre`` is FIX(0.5 + 0.5 * level) = 32768 + round(32768 * level), kept exact.
+    """
+    level = _f32(level)
+    half = jnp.int32(32768)
+    centre = half + _round_half_up(level * jnp.float32(32768.0))
+    return jnp.int32(65536), jnp.int32(0), half, _round_half_up(level * jnp.float32(65536.0)), centre
+
+
 def shear_x(image: jax.Array, level, fill: int = FILL) -> jax.Array:
     """``img.transform(size, AFFINE, (1, level, 0, 0, 1, 0), NEAREST, fillcolor=fill)``.
 
@@ -567,14 +578,8 @@ def shear_x(image: jax.Array, level, fill: int = FILL) -> jax.Array:
     Returns:
         uint8 array of shape ``(H, W, C)``.
     """
-    level = _f32(level)
-    one = jnp.int32(65536)
-    zero = jnp.int32(0)
-    half = jnp.int32(32768)
-    # FIX(0.5 + 0.5 * level) = 32768 + round(32768 * level), kept exact.
-    centre = half + _round_half_up(level * jnp.float32(32768.0))
-    coeffs = (one, _round_half_up(level * jnp.float32(65536.0)), centre, zero, one, half)
-    return _affine_nearest(image, coeffs, fill)
+    one, zero, half, slope, centre = _shear_fixed(level)
+    return _affine_nearest(image, (one, slope, centre, zero, one, half), fill)
 
 
 def shear_y(image: jax.Array, level, fill: int = FILL) -> jax.Array:
@@ -590,13 +595,8 @@ def shear_y(image: jax.Array, level, fill: int = FILL) -> jax.Array:
     Returns:
         uint8 array of shape ``(H, W, C)``.
     """
-    level = _f32(level)
-    one = jnp.int32(65536)
-    zero = jnp.int32(0)
-    half = jnp.int32(32768)
-    centre = half + _round_half_up(level * jnp.float32(32768.0))
-    coeffs = (one, zero, half, _round_half_up(level * jnp.float32(65536.0)), one, centre)
-    return _affine_nearest(image, coeffs, fill)
+    one, zero, half, slope, centre = _shear_fixed(level)
+    return _affine_nearest(image, (one, zero, half, slope, one, centre), fill)
 
 
 def translate_x(image: jax.Array, pixels, fill: int = FILL) -> jax.Array:
