@@ -127,8 +127,13 @@ def sweep_run(workdir: str, config, task, variables, args) -> list[dict[str, Any
     rows = []
     progress = Progress(len(variants) * len(args.strengths) * args.seeds * len(batches),
                         f"{os.path.basename(os.path.normpath(workdir))} {args.attack}", args.batch_size)
+    unperturbed = None  # strength 0 is the same clean evaluation for every variant: run it once
     for variant in variants:
         for strength in args.strengths:
+            if strength == 0 and unperturbed is not None:
+                rows.append({**unperturbed, "variant": variant})
+                progress.update(args.seeds * len(batches))
+                continue
             per_seed = []
             for seed in range(args.seeds):
                 totals = np.zeros(2)
@@ -154,6 +159,8 @@ def sweep_run(workdir: str, config, task, variables, args) -> list[dict[str, Any
                 "strength": strength, "loss_mean": float(per_seed[:, 0].mean()), "loss_std": float(per_seed[:, 0].std()),
                 "accuracy_mean": float(per_seed[:, 1].mean()), "accuracy_std": float(per_seed[:, 1].std()),
             })
+            if strength == 0:
+                unperturbed = rows[-1]
     progress.close()
     return rows
 
