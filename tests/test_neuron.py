@@ -8,6 +8,7 @@ a NumPy loop over these equations fed with the same noise lif_scan draws.
 import functools
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -284,6 +285,39 @@ def test_keys_determine_spikes_and_vmap_equals_loop(name):
     np.testing.assert_array_equal(np.asarray(jax.vmap(run)(keys)), looped)
     np.testing.assert_array_equal(np.asarray(run(keys[0])), looped[0])
     assert all(not np.array_equal(looped[0], looped[i]) for i in (1, 2, 3))
+
+
+@pytest.mark.parametrize("firing", neuron.FIRING_MODES)
+def test_unrolling_the_time_loop_changes_nothing(firing):
+    """Spikes, membranes and gradients are the same for a rolled loop, a partial
+    unroll that does not divide T, and the automatic (full) unroll."""
+    params = neuron.LIFParams(tau=0.7, noise=family_of("gaussian", 0.5), firing=firing)
+    currents = currents_of(12, (7, 2, 3), 0.3, 1.2)
+    weights = np.random.default_rng(13).normal(size=currents.shape)
+    key = jax.random.key(14)
+
+    @functools.partial(fast_jit, static_argnums=(1,))
+    def run(c, unroll):
+        def loss(c):
+            out = neuron.lif_scan(c, key, params, return_membrane=True, unroll=unroll)
+            return jnp.sum(weights * out.spikes), out
+
+        return jax.grad(loss, has_aux=True)(c)
+
+    with jax.enable_x64():  # float64: fusion order within an iteration may differ by an ulp
+        currents, weights = jnp.asarray(currents), jnp.asarray(weights)
+        rolled = run(currents, 1)
+        for unroll in (3, None):
+            chex.assert_trees_all_close(run(currents, unroll), rolled, rtol=1e-12, atol=1e-12)
+    assert 0.1 < np.asarray(rolled[1].spikes).mean() < 0.9
+    assert neuron.scan_unroll(7) == 7 and neuron.scan_unroll(7, 3) == 3 and neuron.scan_unroll(2, 8) == 2
+    assert neuron.scan_unroll(neuron.MAX_FULL_UNROLL + 1) == neuron.PARTIAL_UNROLL
+
+
+@pytest.mark.parametrize("unroll", [0, -1, 2.0, True])
+def test_bad_unroll_raises(unroll):
+    with pytest.raises(ValueError, match="unroll"):
+        neuron.lif_scan(jnp.ones((2, 3)), jax.random.key(0), neuron.LIFParams(), unroll=unroll)
 
 
 @pytest.mark.parametrize("name", FAMILIES)
