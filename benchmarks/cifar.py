@@ -38,10 +38,14 @@ def compiled_bytes(compiled) -> Optional[int]:
 
 
 def make_step(model, batch: int, timesteps: int, classes: int = 10, repeat_input: bool = False,
-              dtype=jnp.float32, seed: int = 0):
-    """A compiled training step closed over a fixed batch: ``(run, planned bytes, compile seconds)``."""
+              dtype=jnp.float32, seed: int = 0, input_shape: Sequence[int] = (32, 32, 3)):
+    """A compiled training step closed over a fixed batch: ``(run, planned bytes, compile seconds)``.
+
+    The batch is ``(batch, *input_shape)`` standard-normal inputs, repeated over
+    ``timesteps`` for ``repeat_input`` (the floors), with random labels.
+    """
     key = jax.random.key(seed)
-    x = jax.random.normal(jax.random.fold_in(key, 1), (batch, 32, 32, 3), dtype)
+    x = jax.random.normal(jax.random.fold_in(key, 1), (batch, *input_shape), dtype)
     if repeat_input:  # the floor sees T*B images
         x = jnp.broadcast_to(x, (timesteps,) + x.shape)
     y = jax.random.randint(jax.random.fold_in(key, 2), (batch,), 0, classes)

@@ -5,6 +5,8 @@ import json
 import pytest
 
 from benchmarks import cifar as cifar_bench
+from benchmarks import peers as peers_bench
+from benchmarks import torch_peers
 from benchmarks import step as step_bench
 
 pytestmark = [pytest.mark.standard_promotion,  # optax inside
@@ -46,3 +48,92 @@ def test_cifar_benchmark_sweeps_several_timesteps(capsys):
     assert [run["timesteps"] for run in result["runs"]] == [1, 2]
     assert all(run["nsnn_remat_memory_bytes"] > 0 for run in result["runs"])
     assert last_json_line(capsys) == result
+
+
+TINY_PEERS = {"mlp": ["--widths", "8", "--timesteps", "2", "--batch-size", "3"],
+              "conv": ["--widths", "2,3,4", "--image-size", "8", "--timesteps", "2", "--batch-size", "2"]}
+
+
+@pytest.mark.parametrize("workload", ["mlp", "conv"])
+def test_peer_benchmark_times_every_candidate_or_says_why_not(workload, capsys):
+    """Every candidate is timed or listed as skipped with a reason; losses are
+    finite; the ratios the targets are stated in are in the JSON line."""
+    result = peers_bench.main(["--workload", workload, *TINY_PEERS[workload],
+                               "--rounds", "1", "--steps", "1", "--no-memory"])
+    assert last_json_line(capsys) == json.loads(json.dumps(result))
+    assert set(result["results"]) | set(result["skipped"]) == set(peers_bench.CANDIDATES)
+    assert not set(result["results"]) & set(result["skipped"])
+    for name in torch_peers.TORCH_CANDIDATES:
+        why = torch_peers.available(name)
+        if why:  # not installed here: said so, with the reason
+            assert result["skipped"][name] == why
+        else:  # installed: it must also run
+            assert name in result["results"], result["skipped"].get(name)
+    for name, figures in result["results"].items():
+        assert figures["steps_per_s"] > 0 and figures["min_ms"] <= figures["median_ms"] <= figures["max_ms"]
+        assert figures["final_loss"] > 0 and figures["peak_memory_bytes"] is None
+    assert result["results"]["jax_floor"]["ratio_to_jax_floor"] == 1.0
+    assert result["nsnn_ratio_to_jax_floor"] == pytest.approx(
+        result["results"]["jax_nsnn"]["median_ms"] / result["results"]["jax_floor"]["median_ms"])
+
+
+def test_peer_benchmark_measures_peak_memory_in_a_fresh_process(capsys):
+    result = peers_bench.main(["--workload", "mlp", *TINY_PEERS["mlp"], "--candidates", "jax_floor",
+                               "--rounds", "1", "--steps", "1"])
+    assert result["results"]["jax_floor"]["peak_memory_bytes"] > 0
+    assert "jax_nsnn" not in result["results"] and "nsnn_ratio_to_jax_floor" not in result
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--candidates", "pytorch"], "pytorch"),
+    (["--workload", "conv", "--image-size", "10"], "--image-size 10"),
+    (["--widths", "0"], "--widths"),
+    (["--timesteps", "0"], "--timesteps"),
+])
+def test_peer_benchmark_rejects_bad_arguments(argv, match, capsys):
+    with pytest.raises(SystemExit):
+        peers_bench.main(argv)
+    assert match in capsys.readouterr().err
+
+
+def test_torch_floor_computes_the_same_function_as_the_jax_floor():
+    """With the same weights, the PyTorch and JAX MLP floors give the same loss, so
+    the benchmark compares equal work."""
+    torch = pytest.importorskip("torch")
+    import jax
+    import numpy as np
+
+    from benchmarks import workloads
+
+    workload = workloads.WORKLOADS["mlp"]._replace(timesteps=2, batch=3, widths=(5,))
+    net = torch_peers._model("torch_floor", workload)
+    x = np.random.default_rng(0).normal(size=(3, 784)).astype(np.float32)
+    params = {"dense0": {"kernel": net.synapses[0].weight.detach().numpy().T, "bias": net.synapses[0].bias.detach().numpy()},
+              "readout": {"kernel": net.readout.weight.detach().numpy().T, "bias": net.readout.bias.detach().numpy()}}
+    want = workloads._model("jax_floor", workload, 0.3).apply({"params": params}, x)
+    got = net(torch.from_numpy(np.concatenate([x, x]))).detach().numpy()
+    np.testing.assert_allclose(got, np.asarray(jax.device_get(want)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("peer", ["spikingjelly", "snntorch", "norse"])
+def test_each_peer_neuron_gives_this_librarys_deterministic_spikes(peer):
+    """Decay 0.5, threshold 1, hard reset to 0: every peer's LIF, as the benchmark
+    builds it, spikes exactly where ``lif_scan`` without noise does."""
+    if torch_peers.available(peer):
+        pytest.skip(torch_peers.available(peer))
+    import jax
+    import numpy as np
+    import torch
+
+    from nsnn_jax import neuron
+
+    currents = np.random.default_rng(1).uniform(-0.5, 1.6, size=(12, 4, 16)).astype(np.float32)
+    want = neuron.lif_scan(currents, None, neuron.LIFParams(noise=None)).spikes
+    module = torch_peers.make_neuron(peer)()
+    if peer == "spikingjelly":
+        from spikingjelly.activation_based import functional
+
+        functional.reset_net(module)
+    got = module(torch.from_numpy(currents)).detach().numpy()
+    np.testing.assert_array_equal(got, np.asarray(jax.device_get(want)))
+    assert 0.1 < got.mean() < 0.9
