@@ -121,13 +121,14 @@ def measure(args, timesteps: int, remat_modes: Sequence[bool], dtype) -> dict:
     return result
 
 
-def parse_timesteps(text: str) -> list[int]:
+def parse_positive_ints(text: str) -> list[int]:
+    """Comma-separated integers >= 1 (an argparse ``type``), e.g. ``"2,4,8"``."""
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from error
     if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"every T must be >= 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected integers >= 1, got {text!r}")
     return values
 
 
@@ -135,7 +136,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--arch", default="cifarnet", choices=ARCHS, help="architecture")
-    parser.add_argument("--timesteps", type=parse_timesteps, default=[2],
+    parser.add_argument("--timesteps", type=parse_positive_ints, default=[2],
                         help="T, or several (e.g. 2,4,8: one table each, e.g. for the remat trade-off)")
     parser.add_argument("--batch-size", type=int, default=32, help="B")
     parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (1: the published network)")

@@ -25,21 +25,12 @@ from typing import Optional, Sequence
 import jax
 
 from benchmarks import torch_peers
+from benchmarks.cifar import parse_positive_ints
 from benchmarks.timing import time_interleaved
 from benchmarks.workloads import JAX_CANDIDATES, WORKLOADS, Workload, build_jax
 
 CANDIDATES = JAX_CANDIDATES + torch_peers.TORCH_CANDIDATES
 SNN_PEERS = ("spikingjelly", "snntorch", "norse")
-
-
-def parse_ints(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from error
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected integers >= 1, got {text!r}")
-    return values
 
 
 def parse_candidates(text: str) -> tuple[str, ...]:
@@ -155,7 +146,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--workload", default="mlp", choices=sorted(WORKLOADS), help="workload")
     parser.add_argument("--timesteps", type=int, help="T (default: 8 for mlp, 4 for conv)")
     parser.add_argument("--batch-size", type=int, help="B (default: 128 for mlp, 32 for conv)")
-    parser.add_argument("--widths", type=parse_ints,
+    parser.add_argument("--widths", type=lambda text: tuple(parse_positive_ints(text)),
                         help="hidden widths (mlp, default 512,512) or conv channels (conv, default 64,128,256)")
     parser.add_argument("--image-size", type=int, default=32, help="image side (conv)")
     parser.add_argument("--sigma", type=float, default=0.3, help="Gaussian noise scale of jax_nsnn")
