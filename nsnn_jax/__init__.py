@@ -1,5 +1,10 @@
 """nsnn_jax: noisy spiking neural networks and noise-driven learning in JAX."""
 
+# Before anything can start a JAX backend: XLA reads its CPU flags once, at that point.
+from nsnn_jax import xla_cpu
+
+xla_cpu.configure()
+
 from nsnn_jax import layers, losses, models, neuron, noise, perturb, surrogate
 from nsnn_jax.layers import SpikingNeuron, ThresholdBatchNorm, TimeBatchNorm, TimeDistributed
 from nsnn_jax.losses import accuracy, mse_loss, rate_cross_entropy, tet_loss

@@ -1,8 +1,9 @@
 """2-D convolution with a faster weight gradient on CPU.
 
-On CPU, XLA computes the weight gradient of ``lax.conv_general_dilated`` (NHWC
-input, HWIO kernel) several times more slowly than the same number of flops
-spent in plain matrix products. :func:`conv2d` is the same convolution with a
+With its default CPU convolution engine (YNNPACK in jaxlib 0.10), XLA computes
+the weight gradient of ``lax.conv_general_dilated`` (NHWC input, HWIO kernel)
+several times more slowly than the same number of flops spent in plain matrix
+products. :func:`conv2d` is the same convolution with a
 custom VJP: the input gradient is still XLA's own transpose of the convolution,
 and the weight gradient is either XLA's (``'xla'``) or ``kh * kw`` matrix
 products, one per kernel tap (``'shifted'``)::
@@ -12,8 +13,11 @@ products, one per kernel tap (``'shifted'``)::
 a ``(C_in, C_out)`` product contracting over the batch and output positions
 (for fewer than 16 input channels, where those products are too thin to run
 well, one im2col product over all taps instead). On two CPU cores this weight
-gradient measured ~2.5x faster than XLA's, and a whole forward + backward of a
-3x3 conv layer with 64 or more channels 1.4-1.8x faster.
+gradient measured ~2.5x faster than that engine's, and a whole forward +
+backward of a 3x3 conv layer with 64 or more channels 1.4-1.8x faster. With
+XLA's Eigen convolutions (:mod:`nsnn_jax.xla_cpu`, the default once
+:mod:`nsnn_jax` is imported) XLA's own weight gradient is the faster one
+(1.25-1.35x), and ``'auto'`` picks it.
 
 Choosing the weight gradient, most specific first:
 
@@ -22,8 +26,11 @@ Choosing the weight gradient, most specific first:
 2. otherwise (``'auto'``, the default) the process-wide setting of
    :func:`set_weight_grad`, or when that was never called the environment
    variable ``NSNN_JAX_CONV_WEIGHT_GRAD`` (``xla``, ``shifted`` or ``auto``);
-3. ``'auto'`` at that point means ``'shifted'`` when ``jax.default_backend()``
-   is ``'cpu'`` and ``'xla'`` on accelerators.
+3. ``'auto'`` at that point means ``'xla'`` on accelerators, and on the CPU
+   backend ``'xla'`` when XLA runs convolutions with Eigen
+   (:func:`nsnn_jax.xla_cpu.convolution_engine`, the default once
+   :mod:`nsnn_jax` is imported), ``'shifted'`` when it runs them with its default
+   engine (YNNPACK in jaxlib 0.10), whose weight gradient was the slow one.
 
 The choice is made when the function is traced, so a function that is already
 jitted keeps the weight gradient it was compiled with; set the switch (or the
@@ -45,6 +52,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from nsnn_jax import xla_cpu
 
 __all__ = ["Conv", "ENV_VAR", "WEIGHT_GRAD_MODES", "conv2d", "explicit_padding", "get_weight_grad",
            "resolve_weight_grad", "set_weight_grad"]
@@ -94,14 +103,15 @@ def resolve_weight_grad(weight_grad: str = "auto") -> str:
 
     Returns:
       ``weight_grad`` itself unless it is ``'auto'``; then the process-wide
-      setting, where ``'auto'`` means ``'shifted'`` on the CPU backend and
-      ``'xla'`` elsewhere.
+      setting, where ``'auto'`` means ``'shifted'`` on the CPU backend with
+      XLA's default convolution engine and ``'xla'`` otherwise.
     """
     mode = _check_mode(weight_grad, "weight_grad")
     if mode == "auto":
         mode = get_weight_grad()
     if mode == "auto":
-        mode = "shifted" if jax.default_backend() == "cpu" else "xla"
+        slow_xla_weight_grad = jax.default_backend() == "cpu" and xla_cpu.convolution_engine() != "eigen"
+        mode = "shifted" if slow_xla_weight_grad else "xla"
     return mode
 
 

@@ -19,6 +19,7 @@ import http.server  # noqa: E402
 import threading  # noqa: E402
 
 import jax  # noqa: E402
+import nsnn_jax  # noqa: E402,F401  (XLA's CPU flags, before any test starts a backend)
 import pytest  # noqa: E402
 
 

@@ -19,7 +19,7 @@ import pytest
 from jax import lax
 
 from benchmarks import conv as conv_bench
-from nsnn_jax import conv
+from nsnn_jax import conv, xla_cpu
 
 DN = ("NHWC", "HWIO", "NHWC")
 
@@ -187,11 +187,13 @@ def test_modes_in_the_jaxpr(reset_switch):
     assert grad_primitives("shifted") == (9, 2)
 
 
-def test_auto_is_shifted_on_cpu(reset_switch):
+@pytest.mark.parametrize("xla_flags, primitives", [("", (9, 2)), (xla_cpu.EIGEN_FLAG, (0, 3))])
+def test_auto_on_cpu_follows_the_convolution_engine(reset_switch, xla_flags, primitives):
+    # XLA's default CPU engine: the per-tap products; Eigen convolutions: XLA's own weight gradient
     assert jax.default_backend() == "cpu"
     assert conv.get_weight_grad() == "auto"
-    assert conv.resolve_weight_grad() == "shifted"
-    assert grad_primitives("auto") == (9, 2)
+    reset_switch.setenv("XLA_FLAGS", xla_flags)
+    assert grad_primitives("auto") == primitives
 
 
 def test_environment_variable_forces_xla(reset_switch):
