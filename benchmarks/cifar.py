@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from benchmarks.timing import time_interleaved
+from benchmarks.timing import conv_engine, describe_devices, time_interleaved
 from nsnn_jax import losses, models
 from nsnn_jax import neuron as neuron_lib
 from nsnn_jax import noise as noise_lib
@@ -101,14 +101,14 @@ def measure(args, timesteps: int, remat_modes: Sequence[bool], dtype) -> dict:
     timings = time_interleaved(steps, rounds=args.rounds, steps_per_round=args.steps)
     floor = timings["floor"]["median_s"]
     print(f"{args.arch} train step, T={timesteps}, B={args.batch_size}, {args.dtype}, "
-          f"{jax.device_count()} {jax.devices()[0].platform} device(s) [{jax.devices()[0].device_kind}]")
+          f"{describe_devices()}")
     print(f"{'step':12s} {'images/s':>9s} {'min-max ms':>17s} {'compile s':>10s} {'x floor time':>13s} {'memory MiB':>11s}")
     for name, t in timings.items():
         mib = f"{memory[name] / 2**20:11.1f}" if memory[name] is not None else f"{'n/a':>11s}"
         print(f"{name:12s} {args.batch_size / t['median_s']:9.1f} {1e3 * t['min_s']:8.1f}-{1e3 * t['max_s']:<8.1f} "
               f"{compile_s[name]:10.2f} {t['median_s'] / floor:13.3f} {mib}")
     result = {"arch": args.arch, "timesteps": timesteps, "batch_size": args.batch_size,
-              "platform": jax.devices()[0].platform, "floor_images_per_s": args.batch_size / floor,
+              "platform": jax.devices()[0].platform, "conv_engine": conv_engine(), "floor_images_per_s": args.batch_size / floor,
               "floor_memory_bytes": memory["floor"]}
     for name in steps:
         if name == "floor":

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nsnn_jax import conv
-from benchmarks.timing import time_interleaved
+from benchmarks.timing import conv_engine, describe_devices, time_interleaved
 
 # (H, W, C_in, C_out)
 DEFAULT_LAYERS = "32x32x3x64,32x32x64x128,16x16x128x256"
@@ -84,7 +84,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     modes = ["xla", "shifted"] + (["taps", "im2col"] if args.formulations else [])
 
     print(f"conv {args.kernel}x{args.kernel} stride 1 SAME, B={args.batch_size}, {args.dtype}, value_and_grad "
-          f"w.r.t. x and kernel, {jax.device_count()} {jax.devices()[0].platform} device(s)")
+          f"w.r.t. x and kernel, {describe_devices()}")
     header = "".join(f"{m + ' ms':>12s}" for m in modes)
     print(f"{'layer HxWxCin->Cout':22s}{header}{'speedup':>9s}")
     rows = []
@@ -100,6 +100,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         "batch_size": args.batch_size,
         "kernel": args.kernel,
         "dtype": args.dtype,
+        "conv_engine": conv_engine(),
         "layers": rows,
         "speedups": {row["layer"]: row["speedup"] for row in rows},
         # Layers differ by ~10x in cost, so the total is dominated by the big ones.

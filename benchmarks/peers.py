@@ -26,7 +26,7 @@ import jax
 
 from benchmarks import torch_peers
 from benchmarks.cifar import parse_positive_ints
-from benchmarks.timing import time_interleaved
+from benchmarks.timing import conv_engine, describe_devices, time_interleaved
 from benchmarks.workloads import JAX_CANDIDATES, WORKLOADS, Workload, build_jax
 
 CANDIDATES = JAX_CANDIDATES + torch_peers.TORCH_CANDIDATES
@@ -106,7 +106,7 @@ def summarise(workload: Workload, timings: dict, compile_s: dict, memory: dict, 
         }
     summary = {"workload": workload.kind, "timesteps": workload.timesteps, "batch_size": workload.batch,
                "widths": list(workload.widths), "platform": jax.devices()[0].platform,
-               "results": results, "skipped": skipped}
+               "conv_engine": conv_engine(), "results": results, "skipped": skipped}
     median = {name: t["median_s"] for name, t in timings.items()}
     if "jax_nsnn" in median:
         if floor:
@@ -122,7 +122,7 @@ def summarise(workload: Workload, timings: dict, compile_s: dict, memory: dict, 
 
 
 def print_table(workload: Workload, summary: dict, threads: Optional[int]) -> None:
-    print(f"{workload.describe()}; {jax.device_count()} {summary['platform']} device(s), "
+    print(f"{workload.describe()}; {describe_devices()}, "
           f"{os.cpu_count()} CPU(s)" + (f", torch threads {threads}" if threads else ""))
     print(f"{'candidate':13s} {'steps/s':>8s} {'median ms':>10s} {'min-max ms':>17s} {'x jax_floor':>11s} "
           f"{'compile s':>9s} {'1st step s':>10s} {'peak MiB':>9s} {'loss':>8s}")

@@ -13,6 +13,8 @@ from typing import Callable
 
 import jax
 
+from nsnn_jax import xla_cpu
+
 
 def time_interleaved(candidates: dict[str, Callable[[], object]], rounds: int = 5,
                      steps_per_round: int = 10, seed: int = 0) -> dict[str, dict[str, float]]:
@@ -43,3 +45,16 @@ def time_interleaved(candidates: dict[str, Callable[[], object]], rounds: int = 
                "first_call_s": first[name]}
         for name, times in results.items()
     }
+
+
+def conv_engine() -> str | None:
+    """XLA's CPU convolution engine (``'eigen'`` or ``'xla-default'``), or ``None`` off the CPU."""
+    return xla_cpu.convolution_engine() if jax.default_backend() == "cpu" else None
+
+
+def describe_devices() -> str:
+    """``'1 cpu device(s) [cpu], convolutions: eigen'``: where a benchmark ran."""
+    device = jax.devices()[0]
+    engine = conv_engine()
+    return (f"{jax.device_count()} {device.platform} device(s) [{device.device_kind}]"
+            + (f", convolutions: {engine}" if engine else ""))

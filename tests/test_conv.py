@@ -288,6 +288,8 @@ def test_benchmark_reports_speedups(capsys):
     assert list(printed["speedups"]) == ["6x6x3->4", "4x4x16->8"]
     assert all(s > 0 for s in printed["speedups"].values()) and printed["total_speedup"] > 0
     assert set(printed["layers"][0]["ms"]) == {"xla", "shifted", "taps", "im2col"}
+    # conftest imports nsnn_jax before any backend starts
+    assert printed["conv_engine"] == xla_cpu.convolution_engine() == ("eigen" if xla_cpu.supports_flag() else "xla-default")
 
 
 def test_benchmark_rejects_bad_layers(capsys):
