@@ -17,7 +17,7 @@ gradient measured ~2.5x faster than that engine's, and a whole forward +
 backward of a 3x3 conv layer with 64 or more channels 1.4-1.8x faster. With
 XLA's Eigen convolutions (:mod:`nsnn_jax.xla_cpu`, the default once
 :mod:`nsnn_jax` is imported) XLA's own weight gradient is the faster one
-(1.25-1.35x), and ``'auto'`` picks it.
+(1.15-1.4x), and ``'auto'`` picks it.
 
 Choosing the weight gradient, most specific first:
 
