@@ -108,8 +108,8 @@ def measure(args, timesteps: int, remat_modes: Sequence[bool], dtype) -> dict:
         print(f"{name:12s} {args.batch_size / t['median_s']:9.1f} {1e3 * t['min_s']:8.1f}-{1e3 * t['max_s']:<8.1f} "
               f"{compile_s[name]:10.2f} {t['median_s'] / floor:13.3f} {mib}")
     result = {"arch": args.arch, "timesteps": timesteps, "batch_size": args.batch_size,
-              "platform": jax.devices()[0].platform, "conv_engine": conv_engine(), "floor_images_per_s": args.batch_size / floor,
-              "floor_memory_bytes": memory["floor"]}
+              "platform": jax.devices()[0].platform, "conv_engine": conv_engine(),
+              "floor_images_per_s": args.batch_size / floor, "floor_memory_bytes": memory["floor"]}
     for name in steps:
         if name == "floor":
             continue

@@ -187,13 +187,20 @@ def test_modes_in_the_jaxpr(reset_switch):
     assert grad_primitives("shifted") == (9, 2)
 
 
-@pytest.mark.parametrize("xla_flags, primitives", [("", (9, 2)), (xla_cpu.EIGEN_FLAG, (0, 3))])
-def test_auto_on_cpu_follows_the_convolution_engine(reset_switch, xla_flags, primitives):
+@pytest.mark.parametrize("xla_flags, weight_grad, primitives", [
+    ("", "shifted", (9, 2)),
+    (f"{xla_cpu.FLAG}=+individual_convolution", "shifted", (9, 2)),
+    (xla_cpu.EIGEN_FLAG, "xla", (0, 3)),
+])
+def test_auto_on_cpu_follows_the_convolution_engine(reset_switch, xla_flags, weight_grad, primitives):
     # XLA's default CPU engine: the per-tap products; Eigen convolutions: XLA's own weight gradient
     assert jax.default_backend() == "cpu"
     assert conv.get_weight_grad() == "auto"
     reset_switch.setenv("XLA_FLAGS", xla_flags)
+    assert conv.resolve_weight_grad("auto") == weight_grad
     assert grad_primitives("auto") == primitives
+    # an explicit choice is kept whatever the engine
+    assert conv.resolve_weight_grad("shifted") == "shifted"
 
 
 def test_environment_variable_forces_xla(reset_switch):
@@ -289,7 +296,8 @@ def test_benchmark_reports_speedups(capsys):
     assert all(s > 0 for s in printed["speedups"].values()) and printed["total_speedup"] > 0
     assert set(printed["layers"][0]["ms"]) == {"xla", "shifted", "taps", "im2col"}
     # conftest imports nsnn_jax before any backend starts
-    assert printed["conv_engine"] == xla_cpu.convolution_engine() == ("eigen" if xla_cpu.supports_flag() else "xla-default")
+    expected_engine = "eigen" if xla_cpu.supports_flag() else "xla-default"
+    assert printed["conv_engine"] == xla_cpu.convolution_engine() == expected_engine
 
 
 def test_benchmark_rejects_bad_layers(capsys):

@@ -1,4 +1,7 @@
-"""The CPU convolution engine: parsing XLA_FLAGS, and what importing nsnn_jax does in a fresh process."""
+"""The CPU convolution engine: parsing XLA_FLAGS, and what importing nsnn_jax does in a fresh process.
+
+How ``conv``'s ``'auto'`` weight gradient follows the engine is tested in test_conv.py.
+"""
 
 import json
 import os
@@ -8,7 +11,7 @@ import textwrap
 
 import pytest
 
-from nsnn_jax import conv, xla_cpu
+from nsnn_jax import xla_cpu
 
 FLAG = xla_cpu.FLAG
 
@@ -47,23 +50,6 @@ def test_bad_engine_request_raises(monkeypatch):
     assert xla_cpu.requested_engine() == "eigen"
 
 
-@pytest.fixture
-def no_weight_grad_setting(monkeypatch):
-    monkeypatch.delenv(conv.ENV_VAR, raising=False)
-    conv.set_weight_grad(None)
-    yield monkeypatch
-    conv.set_weight_grad(None)
-
-
-@pytest.mark.parametrize("xla_flags, weight_grad", [(xla_cpu.EIGEN_FLAG, "xla"), ("", "shifted"),
-                                                    (f"{FLAG}=+individual_convolution", "shifted")])
-def test_auto_weight_grad_follows_the_engine(no_weight_grad_setting, xla_flags, weight_grad):
-    no_weight_grad_setting.setenv("XLA_FLAGS", xla_flags)
-    assert conv.resolve_weight_grad("auto") == weight_grad
-    # an explicit choice is kept whatever the engine
-    assert conv.resolve_weight_grad("shifted") == "shifted"
-
-
 # Imports nsnn_jax the way a user does, compiles a 64 -> 128 channel convolution and
 # reports what XLA compiled it to.
 _PROBE = textwrap.dedent("""
@@ -87,9 +73,8 @@ _PROBE = textwrap.dedent("""
 def probe(extra_env, when="early"):
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", xla_cpu.ENV_VAR)}
     env.update(extra_env, JAX_PLATFORMS="cpu")
-    done = subprocess.run([sys.executable, "-c", _PROBE, when], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-c", _PROBE, when], env=env, capture_output=True, text=True,
                           timeout=300)
-    return done
 
 
 def probe_json(extra_env, when="early"):
