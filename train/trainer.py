@@ -27,20 +27,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from nsnn_jax import layers, losses
 from nsnn_jax.checkpoint import CheckpointStore
+from nsnn_jax.data import Dataset
 from train.config import TrainConfig
 from train.progress import Progress
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 Preprocess = Callable[[jax.Array, jax.Array, bool], jax.Array]
-
-
-class Dataset(NamedTuple):
-    """Host arrays: inputs ``(N, ...)`` and targets ``(N,)`` or ``(N, D)``."""
-
-    train_x: np.ndarray
-    train_y: np.ndarray
-    test_x: np.ndarray
-    test_y: np.ndarray
 
 
 @dataclasses.dataclass
