@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax
