@@ -88,8 +88,7 @@ def make_scorer(task, variables):
         noise_key, flip_key = jax.random.split(key)
         with perturb.flip_spikes(beta):
             outputs = task.model.apply(variables, x, train=False, rngs={"noise": noise_key, "flip": flip_key})
-        per_sample = trainer.per_example(task.loss, outputs, y)
-        return jnp.sum(per_sample), jnp.sum(losses.correct(outputs, y))
+        return jnp.sum(task.loss(outputs, y)), jnp.sum(losses.correct(outputs, y))
 
     return jax.jit(score, static_argnums=3)
 
@@ -100,7 +99,7 @@ def make_attack(task, variables, attack: str, samples: int, args):
     def attack_fn(x, y, key, gamma):
         def loss_fn(inputs, noise_key):
             outputs = task.model.apply(variables, inputs, train=False, rngs={"noise": noise_key})
-            return task.loss(outputs, y)
+            return jnp.mean(task.loss(outputs, y))
 
         if attack == "fgsm":
             return perturb.fgsm(loss_fn, x, gamma, key=key, samples=samples)

@@ -58,7 +58,7 @@ def make_step(model, batch: int, timesteps: int, classes: int = 10, repeat_input
         def loss_fn(params):
             out, updates = model.apply({**variables, "params": params}, x, train=True,
                                        rngs={"noise": noise_key}, mutable=["batch_stats"])
-            return losses.rate_cross_entropy(out, y), updates
+            return jnp.mean(losses.rate_cross_entropy(out, y)), updates
 
         (loss, updates), grads = jax.value_and_grad(loss_fn, has_aux=True)(variables["params"])
         param_updates, opt_state = tx.update(grads, opt_state, variables["params"])

@@ -12,6 +12,7 @@ import json
 from typing import Optional, Sequence
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from nsnn_jax import losses, models
@@ -34,7 +35,7 @@ def make_step(model, batch: int, timesteps: int, features: int, seed: int = 0):
 
         def loss_fn(p):
             out = model.apply({"params": p}, x, train=True, rngs={"noise": noise_key})
-            return losses.rate_cross_entropy(out, y)
+            return jnp.mean(losses.rate_cross_entropy(out, y))
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
         updates, opt_state = tx.update(grads, opt_state, params)

@@ -1,4 +1,9 @@
-"""Losses on time-major readouts ``(T, B, C)``."""
+"""Per-example losses on time-major readouts ``(T, B, C)``.
+
+Like optax, every loss returns one value per example, shape ``(B,)``; the
+caller reduces (``jnp.mean`` for the batch mean, a weighted sum for padded
+evaluation batches).
+"""
 
 from __future__ import annotations
 
@@ -19,28 +24,28 @@ def _check(outputs: jax.Array, labels: jax.Array) -> None:
 
 
 def rate_cross_entropy(outputs: jax.Array, labels: jax.Array) -> jax.Array:
-    """Cross-entropy of the rate-coded logits (mean over T), averaged over the batch.
+    """Cross-entropy of the rate-coded logits (mean over T), per example.
 
     Args:
       outputs: readout per step, ``(T, B, C)``.
       labels: integer classes, ``(B,)``.
 
     Returns:
-      Scalar loss (float32).
+      ``(B,)`` float32.
     """
     _check(outputs, labels)
     logits = jnp.mean(outputs.astype(jnp.float32), axis=0)
-    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
 
 
 def tet_loss(
     outputs: jax.Array, labels: jax.Array, lam: float = 0.05, phi: float = 1.0
 ) -> jax.Array:
-    """Temporal efficient training loss (Deng et al. 2022).
+    """Temporal efficient training loss (Deng et al. 2022), per example.
 
-    ``(1 - lam) * mean_t CE(O_t, y) + lam * mean_t MSE(O_t, phi)``: every step's
-    readout is pushed towards the label, and the MSE term keeps the readout
-    near ``phi`` to regularise its magnitude.
+    ``(1 - lam) * mean_t CE(O_t, y) + lam * mean_{t,c} (O_t - phi)^2``: every
+    step's readout is pushed towards the label, and the MSE term keeps the
+    readout near ``phi`` to regularise its magnitude.
 
     Args:
       outputs: readout per step, ``(T, B, C)``.
@@ -49,7 +54,7 @@ def tet_loss(
       phi: MSE target.
 
     Returns:
-      Scalar loss (float32).
+      ``(B,)`` float32.
     """
     _check(outputs, labels)
     if not 0.0 <= lam <= 1.0:
@@ -57,14 +62,14 @@ def tet_loss(
     outputs = outputs.astype(jnp.float32)
     per_step = optax.softmax_cross_entropy_with_integer_labels(
         outputs, jnp.broadcast_to(labels, outputs.shape[:2])
-    )
-    ce = jnp.mean(per_step)
-    mse = jnp.mean(jnp.square(outputs - phi))
+    )  # (T, B)
+    ce = jnp.mean(per_step, axis=0)
+    mse = jnp.mean(jnp.square(outputs - phi), axis=(0, 2))
     return (1.0 - lam) * ce + lam * mse
 
 
 def mse_loss(outputs: jax.Array, targets: jax.Array) -> jax.Array:
-    """Mean squared error of a readout ``(T, B, D)``.
+    """Mean squared error of a readout ``(T, B, D)``, per example.
 
     Args:
       outputs: readout per step, ``(T, B, D)``.
@@ -72,25 +77,25 @@ def mse_loss(outputs: jax.Array, targets: jax.Array) -> jax.Array:
         or ``(T, B, D)``: one target per step (sequence forecasting).
 
     Returns:
-      Scalar loss (float32).
+      ``(B,)`` float32: the mean over D (and T for per-step targets).
     """
     if outputs.ndim == 3 and targets.shape == outputs.shape:
-        prediction = outputs.astype(jnp.float32)
-    elif outputs.ndim == 3 and targets.shape == outputs.shape[1:]:
+        error = jnp.square(outputs.astype(jnp.float32) - targets.astype(jnp.float32))
+        return jnp.mean(error, axis=(0, 2))
+    if outputs.ndim == 3 and targets.shape == outputs.shape[1:]:
         prediction = jnp.mean(outputs.astype(jnp.float32), axis=0)
-    else:
-        raise ValueError(
-            f"Expected outputs (T, B, D) and targets (B, D) or (T, B, D); got {outputs.shape} and {targets.shape}."
-        )
-    return jnp.mean(jnp.square(prediction - targets.astype(jnp.float32)))
+        return jnp.mean(jnp.square(prediction - targets.astype(jnp.float32)), axis=-1)
+    raise ValueError(
+        f"Expected outputs (T, B, D) and targets (B, D) or (T, B, D); got {outputs.shape} and {targets.shape}."
+    )
 
 
 def correct(outputs: jax.Array, labels: jax.Array) -> jax.Array:
-    """Per sample, 1.0 where the rate-coded logits pick the label: ``(B,)`` float32."""
+    """Per example, 1.0 where the rate-coded logits pick the label: ``(B,)`` float32."""
     _check(outputs, labels)
     return (jnp.argmax(jnp.mean(outputs, axis=0), axis=-1) == labels).astype(jnp.float32)
 
 
 def accuracy(outputs: jax.Array, labels: jax.Array) -> jax.Array:
-    """Fraction of samples whose rate-coded logits pick the label. Scalar."""
+    """Fraction of examples whose rate-coded logits pick the label. Scalar."""
     return jnp.mean(correct(outputs, labels))

@@ -133,7 +133,7 @@ def loss_and_grads(model, variables, x, y, key):
     def objective(params):
         out, updates = model.apply({**variables, "params": params}, x, train=True, rngs={"noise": key},
                                    mutable=["batch_stats"])
-        return losses.rate_cross_entropy(out, y), updates
+        return jnp.mean(losses.rate_cross_entropy(out, y)), updates
 
     return jax.value_and_grad(objective, has_aux=True)(variables["params"])
 

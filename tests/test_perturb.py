@@ -86,7 +86,7 @@ def test_fgsm_eot_is_sign_of_mean_of_single_key_gradients():
 
     def loss_fn(x_, k):
         out = model.apply(variables, x_, deterministic=False, rngs={"noise": k})
-        return losses.rate_cross_entropy(out, labels)
+        return jnp.mean(losses.rate_cross_entropy(out, labels))
 
     key, gamma, samples = jax.random.key(7), 0.05, 4
     attack = fast_jit(lambda x_, k, n: perturb.fgsm(loss_fn, x_, gamma, key=k, samples=n), static_argnums=2)
@@ -166,9 +166,9 @@ def test_direct_optimisation_eot_on_noisy_model_uses_fresh_keys():
     labels = jnp.array([0, 1, 2, 0])
 
     def loss_fn(x_, k):
-        return losses.rate_cross_entropy(
+        return jnp.mean(losses.rate_cross_entropy(
             model.apply(variables, x_, deterministic=False, rngs={"noise": k}), labels
-        )
+        ))
 
     attack = fast_jit(lambda k: perturb.direct_optimisation(loss_fn, x, 0.4, key=k, samples=2, steps=3))
     a, b, c = attack(jax.random.key(5)), attack(jax.random.key(5)), attack(jax.random.key(6))

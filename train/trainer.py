@@ -44,7 +44,7 @@ class Task:
       model: a Flax module called as ``model(x, train=..., deterministic=...)``
         returning a readout ``(T, B, C)``.
       data: host arrays.
-      loss: ``loss(outputs (T, B, C), targets)`` -> scalar mean over the batch.
+      loss: ``loss(outputs (T, B, C), targets)`` -> per-example losses ``(B,)``.
       preprocess: ``preprocess(x, key, train)`` run on device inside the step
         (normalisation, augmentation); must be jittable.
       classification: report accuracy (else a regression: ``test_mse``).
@@ -98,11 +98,6 @@ def shard_batch(mesh: Mesh, array: np.ndarray) -> jax.Array:
 # ------------------------------------------------------------------ steps ---
 
 
-def per_example(loss: LossFn, outputs: jax.Array, targets: jax.Array) -> jax.Array:
-    """Per-sample values ``(B,)`` of a batch-mean loss over ``(T, B, C)`` outputs."""
-    return jax.vmap(lambda o, t: loss(o[:, None], t[None]), in_axes=(1, 0))(outputs, targets)
-
-
 def make_schedule(config: TrainConfig, total_steps: int) -> optax.Schedule:
     """Cosine decay from ``config.lr`` to 0 over the run."""
     return optax.cosine_decay_schedule(config.lr, max(total_steps, 1), alpha=0.0)
@@ -132,7 +127,7 @@ def make_train_step(task: Task, tx: optax.GradientTransformation, train_key: jax
                 variables, inputs, train=True, rngs={"noise": noise_key},
                 mutable=["intermediates", "batch_stats"],
             )
-            return task.loss(outputs, y), (outputs, updates)
+            return jnp.mean(task.loss(outputs, y)), (outputs, updates)
 
         (loss, (outputs, updates)), grads = jax.value_and_grad(objective, has_aux=True)(state["params"])
         param_updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
@@ -164,8 +159,7 @@ def make_eval_step(task: Task, trials: int, deterministic: bool) -> Callable:
 
         keys = jax.random.split(key, trials)
         outputs = jnp.mean(jax.lax.map(one_trial, keys), axis=0)
-        per_sample_loss = per_example(task.loss, outputs, y)
-        result = {"loss": jnp.sum(per_sample_loss * weight), "count": jnp.sum(weight)}
+        result = {"loss": jnp.sum(task.loss(outputs, y) * weight), "count": jnp.sum(weight)}
         if task.classification:
             result["correct"] = jnp.sum(losses.correct(outputs, y) * weight)
         return result
