@@ -16,8 +16,17 @@ import numpy as np
 matplotlib.use("Agg")
 
 from nsnn_jax import trials as trials_lib  # noqa: E402
-from train import trainer  # noqa: E402
-from train.progress import Progress  # noqa: E402
+from nsnn_jax.data import Dataset  # noqa: E402
+from train.common import command, restore  # noqa: E402
+from train.common.progress import Progress  # noqa: E402
+
+# Evaluation preprocessing draws nothing (no augmentation), so its key is a constant.
+EVAL_PREPROCESS_SEED = 0
+
+
+def start() -> dict:
+    """The start-up every command does first (:func:`train.common.command.start`); returns the model options."""
+    return command.start()
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -28,10 +37,10 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def load(workdir: str, data: Optional[trainer.Dataset] = None):
-    """``(config, task, variables)`` of a run, with errors the user can act on."""
+def load(workdir: str, data: Optional[Dataset] = None, model_options: Optional[dict] = None):
+    """``(config, task, variables)`` of a run, rebuilt through the experiment registry, with errors the user can act on."""
     try:
-        return trainer.load_run(workdir, data)
+        return restore.load_run(workdir, data, model_options=model_options)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from error
@@ -49,9 +58,10 @@ def run_trials(task, variables, raw_inputs, key, n_trials, layer, batch=100, lab
     layers = [layer] if layer else None
     spikes, outputs = [], []
     progress = Progress(-(-len(raw_inputs) // batch), label, items_per_step=batch)
+    preprocess_key = jax.random.key(EVAL_PREPROCESS_SEED)
     name = None
     for index, start in enumerate(range(0, len(raw_inputs), batch)):
-        inputs = task.preprocess(jnp.asarray(raw_inputs[start:start + batch]), jax.random.key(0), False)
+        inputs = task.preprocess(jnp.asarray(raw_inputs[start:start + batch]), preprocess_key, False)
         try:
             result = trials_lib.sample_trials(
                 task.model, variables, inputs, jax.random.fold_in(key, index), n_trials, layers)

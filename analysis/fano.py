@@ -95,13 +95,14 @@ def plot(result: dict, spikes: np.ndarray, layer: str, folder: str) -> list[str]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
+    model_options = common.start()
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=500, help="test samples analysed")
     p.add_argument("--trials", type=int, default=100, help="stochastic trials per sample")
     args = p.parse_args(argv)
     if args.samples < 3 or args.trials < 2:
         p.error(f"need --samples >= 3 and --trials >= 2, got {args.samples} and {args.trials}")
-    config, task, variables = common.load(args.workdir)
+    config, task, variables = common.load(args.workdir, model_options=model_options)
     raw = task.data.test_x[: args.samples]
     layer, spikes, outputs = common.run_trials(
         task, variables, raw, jax.random.key(args.seed), args.trials, args.layer, label="fano")

@@ -19,6 +19,7 @@ from analysis import common, stats
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
+    model_options = common.start()
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--sample", type=int, default=0, help="index of the test sample")
     p.add_argument("--neurons", type=int, default=8, help="how many of the most active neurons (<= 16)")
@@ -26,7 +27,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = p.parse_args(argv)
     if not 1 <= args.neurons <= 16 or args.trials < 2 or args.sample < 0:
         p.error("need 1 <= --neurons <= 16, --trials >= 2 and --sample >= 0")
-    config, task, variables = common.load(args.workdir)
+    config, task, variables = common.load(args.workdir, model_options=model_options)
     if args.sample >= len(task.data.test_x):
         p.error(f"--sample {args.sample} is past the {len(task.data.test_x)} test samples")
     raw = task.data.test_x[args.sample:args.sample + 1]

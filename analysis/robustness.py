@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
-import json
 import os
 import shlex
 import sys
@@ -40,10 +38,13 @@ import numpy as np
 
 from analysis import common
 from nsnn_jax import losses, perturb
-from train import trainer
-from train.progress import Progress
+from train.common import cli, command, registry, rundir
+from train.common.progress import Progress
 
 ATTACKS = ("fgsm", "do", "flip", "eventdrop")
+# Batch ``index`` of seed ``s`` draws from fold_in(fold_in(key(s), index), SWEEP_STREAM), split into
+# the keys of the attack, the scoring (noise and flips), EventDrop and the evaluation preprocessing.
+SWEEP_STREAM = 17
 
 
 def parse_floats(text: str) -> list[float]:
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eventdrop-mode", default="mixed", choices=("random", "time", "area", "mixed"),
                    help="EventDrop variant")
     p.add_argument("--sigmas", type=parse_floats, default=None, help="train/reuse one run per sigma (Fig. 4)")
-    p.add_argument("--experiment", default="fmnist", help="train.<experiment> for --sigmas")
+    p.add_argument("--experiment", default="fmnist", help="the experiment (train.<experiment>) of --sigmas")
     p.add_argument("--train-args", default="", help="extra flags for --sigmas training, e.g. '--epochs 2'")
     p.add_argument("--out", default=None, help="output folder (default: WORKDIR/analysis of the first run)")
     return p
@@ -137,9 +138,9 @@ def sweep_run(workdir: str, config, task, variables, args) -> list[dict[str, Any
             for seed in range(args.seeds):
                 totals = np.zeros(2)
                 for index, start in enumerate(batches):
-                    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), index), 17)
-                    attack_key, eval_key, drop_key = jax.random.split(key, 3)
-                    x = task.preprocess(jnp.asarray(test_x[start:start + args.batch_size]), eval_key, False)
+                    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), index), SWEEP_STREAM)
+                    attack_key, score_key, drop_key, preprocess_key = jax.random.split(key, 4)
+                    x = task.preprocess(jnp.asarray(test_x[start:start + args.batch_size]), preprocess_key, False)
                     y = jnp.asarray(test_y[start:start + args.batch_size])
                     beta = 0.0
                     if args.attack in ("fgsm", "do") and strength > 0:
@@ -148,7 +149,7 @@ def sweep_run(workdir: str, config, task, variables, args) -> list[dict[str, Any
                         beta = float(strength)
                     elif args.attack == "eventdrop" and strength > 0:
                         x = perturb.event_drop(x, drop_key, strength, mode=args.eventdrop_mode)
-                    loss_sum, correct_sum = score(x, y, eval_key, beta)
+                    loss_sum, correct_sum = score(x, y, score_key, beta)
                     totals += (float(loss_sum), float(correct_sum))
                     progress.update(1)
                 per_seed.append(totals / len(test_x))
@@ -173,42 +174,30 @@ def check_inputs(task, attack: str) -> None:
 # ----------------------------------------------------------------- sigmas ---
 
 
-def train_family(args) -> list[str]:
-    """One run per sigma under ``--out``: trained when missing or unfinished, reused otherwise."""
-    module = importlib.import_module(f"train.{args.experiment}")
+def train_family(experiment: registry.Experiment, args, model_options: dict) -> list[str]:
+    """One run per sigma under ``--out``: trained when missing or unfinished, reused otherwise.
+
+    The runs are configured from ``--train-args`` as the experiment's own
+    command would be, and trained by the same shared function.
+    """
     workdirs = []
     for sigma in args.sigmas:
         workdir = os.path.join(args.out, f"sigma-{sigma:g}")
         argv = shlex.split(args.train_args) + ["--sigma", str(sigma), "--workdir", workdir]
         workdirs.append(workdir)
-        if run_finished(workdir):
+        if rundir.run_finished(workdir):
             print(f"sigma {sigma:g}: reusing the finished run in {workdir}", file=sys.stderr)
             continue
-        if os.path.exists(os.path.join(workdir, "config.json")):
+        if os.path.exists(os.path.join(workdir, rundir.CONFIG_FILE)):
             argv.append("--resume")  # finishes an interrupted run
+        config = cli.parse_config(experiment.config_class, f"--train-args of {experiment.command}", argv)
         print(f"sigma {sigma:g}: training in {workdir}", file=sys.stderr)
-        module.main(argv)
+        command.train(experiment, config, model_options)
     return workdirs
 
 
-def run_finished(workdir: str) -> bool:
-    """Whether ``workdir`` holds a run whose metrics reach its last epoch."""
-    try:
-        with open(os.path.join(workdir, "config.json")) as f:
-            epochs = json.load(f)["epochs"]
-        records = read_metrics(workdir)
-    except (OSError, ValueError, KeyError):
-        return False
-    return bool(records) and records[-1].get("epoch") == epochs
-
-
-def read_metrics(workdir: str) -> list[dict]:
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def plot_family(workdirs: Sequence[str], sigmas: Sequence[float], out: str) -> dict:
-    curves = {f"{s:g}": read_metrics(w) for s, w in zip(sigmas, workdirs)}
+    curves = {f"{s:g}": rundir.read_metrics(w) for s, w in zip(sigmas, workdirs)}
     final = {s: records[-1]["test_accuracy"] for s, records in curves.items()}
     fig, (ax_curves, ax_final) = plt.subplots(1, 2, figsize=(10, 4))
     for sigma, records in curves.items():
@@ -260,6 +249,7 @@ def print_table(rows: list[dict]) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None, data=None) -> dict:
+    model_options = common.start()
     p = build_parser()
     args = p.parse_args(argv)
     if args.seeds < 1 or args.samples < 1 or args.limit < 1 or args.batch_size < 1 or args.do_steps < 1:
@@ -272,6 +262,12 @@ def main(argv: Optional[Sequence[str]] = None, data=None) -> dict:
         p.error("give --workdir (one or more runs) or --sigmas")
     if args.sigmas is None and args.attack is None:
         p.error("give --attack (or --sigmas for the noise-level family)")
+    experiment = None
+    if args.sigmas is not None:
+        try:
+            experiment = registry.get_experiment(args.experiment)
+        except ValueError as error:
+            p.error(f"--experiment: {error}")
     args.out = args.out or (common.output_dir(args.workdir[0]) if args.workdir else None)
     if args.out is None:
         p.error("--sigmas needs --out (the folder of the family's runs)")
@@ -279,7 +275,7 @@ def main(argv: Optional[Sequence[str]] = None, data=None) -> dict:
     result: dict[str, Any] = {}
     workdirs = list(args.workdir)
     if args.sigmas is not None:
-        family = train_family(args)
+        family = train_family(experiment, args, model_options)
         result["sigmas"] = plot_family(family, args.sigmas, args.out)
         common.write_json(os.path.join(args.out, "sigmas.json"), result["sigmas"])
         print(f"wrote {os.path.join(args.out, 'sigmas.json')} and sigmas.png")
@@ -288,7 +284,7 @@ def main(argv: Optional[Sequence[str]] = None, data=None) -> dict:
         rows = []
         try:
             for workdir in workdirs:
-                config, task, variables = common.load(workdir, data)
+                config, task, variables = common.load(workdir, data, model_options)
                 check_inputs(task, args.attack)
                 rows += sweep_run(workdir, config, task, variables, args)
         except ValueError as error:

@@ -151,10 +151,14 @@ def test_sine_forecasting_learns(tmp_path, capsys):
     Predicting 0 gives 0.5; the command's default run reaches ~0.016.
     """
     from train import sine
-    sine.main(["--workdir", str(tmp_path / "run"), "--epochs", "5"])
+    from train.common import restore
+    workdir = str(tmp_path / "run")
+    sine.main(["--workdir", workdir, "--epochs", "5"])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("final test_mse=")
     assert float(last.split("=")[1]) < 0.05
+    # The registry rebuilds the run from its folder: the same test MSE from the checkpoint.
+    assert restore.evaluate_run(workdir)["test_mse"] == pytest.approx(float(last.split("=")[1]), abs=1e-6)
 
 
 @pytest.mark.standard_promotion

@@ -9,7 +9,8 @@ import pytest
 
 from helpers import compare_sharded, interrupt_after, read_metrics, without_timing
 from nsnn_jax.data import cifar as cifar_data
-from train import cifar, trainer
+from train import cifar
+from train.common import progress, restore
 
 pytestmark = [pytest.mark.standard_promotion,  # optax inside
               pytest.mark.usefixtures("fast_compilation")]
@@ -73,7 +74,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(straight_run, archive, tmp
     """2 epochs straight == 1 epoch, Ctrl-C, --resume, 1 epoch (the same metrics file)."""
     straight, _ = straight_run
     resumed = str(tmp_path / "resumed")
-    interrupt_after(monkeypatch, trainer.Progress, stop_at)
+    interrupt_after(monkeypatch, progress.Progress, stop_at)
     with pytest.raises(SystemExit) as stopped:
         cifar.main(["--data-dir", archive, "--workdir", resumed, *TINY])
     assert stopped.value.code == 130
@@ -163,13 +164,15 @@ SHARDED = textwrap.dedent("""
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=" + sys.argv[1]
     os.environ["JAX_PLATFORMS"] = "cpu"
     import jax, numpy as np
-    from train import cifar, trainer
+    from nsnn_jax.data import Dataset
+    from train import cifar
+    from train.common import loop
     rng = np.random.default_rng(0)
-    data = trainer.Dataset(rng.integers(0, 255, (32, 32, 32, 3), dtype=np.uint8), np.arange(32, dtype=np.int32) % 10,
-                           rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8), np.arange(8, dtype=np.int32) % 10)
+    data = Dataset(rng.integers(0, 255, (32, 32, 32, 3), dtype=np.uint8), np.arange(32, dtype=np.int32) % 10,
+                   rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8), np.arange(8, dtype=np.int32) % 10)
     config = cifar.CifarConfig(arch="vggsnn", width=0.0625, timesteps=2, batch_size=8, epochs=1, lr=0.003,
                                workdir=sys.argv[2])
-    run = trainer.Trainer(config, cifar.build_task(config, data))
+    run = loop.Trainer(config, cifar.build_task(config, data))
     record = run.run()
     leaves = jax.device_get(jax.tree.leaves({"p": run.last_state["params"], "b": run.last_state["batch_stats"]}))
     np.savez(sys.argv[3], *leaves)
@@ -197,5 +200,5 @@ def test_bfloat16_run_keeps_float32_parameters(archive, tmp_path):
                 "--lr", "0.003"])
     record = read_metrics(workdir)[-1]
     assert np.isfinite(record["train_loss"]) and np.isfinite(record["test_loss"])
-    _, _, variables = trainer.load_run(workdir)
+    _, _, variables = restore.load_run(workdir)
     assert {leaf.dtype for leaf in jax.tree.leaves(variables["params"])} == {np.dtype(np.float32)}

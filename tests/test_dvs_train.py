@@ -11,8 +11,9 @@ import pytest
 from analysis import robustness
 from helpers import fast_jit
 from nsnn_jax.data import dvs
-from train import dvs as dvs_common
-from train import dvs_cifar, dvs_gesture, trainer
+from train import dvs_cifar, dvs_gesture
+from train.common import dvs as dvs_common
+from train.common import loop, restore, steps
 
 pytestmark = [pytest.mark.standard_promotion,  # optax inside
               pytest.mark.usefixtures("fast_compilation")]
@@ -62,7 +63,7 @@ def make_gesture(root, seed=0):
 
 def one_step_lowers_the_loss(task, config):
     """The trainer's own step on a fixed batch; loss averaged over 8 noise keys before and after."""
-    run = trainer.Trainer(config, task)
+    run = loop.Trainer(config, task)
     state = run.init_state()
     x, y = jnp.asarray(task.data.train_x[:config.batch_size]), jnp.asarray(task.data.train_y[:config.batch_size])
     keys = jax.random.split(jax.random.key(7), 8)
@@ -78,7 +79,7 @@ def one_step_lowers_the_loss(task, config):
         return jnp.mean(jax.vmap(one)(keys))
 
     before = float(fast_jit(mean_loss)(state))
-    step = fast_jit(trainer.make_train_step(task, run.tx, jax.random.key(0)))
+    step = fast_jit(steps.make_train_step(task, run.tx, jax.random.key(0)))
     after = float(fast_jit(mean_loss)(step(state, x, y)))
     assert np.isfinite(before) and after < before
 
@@ -121,6 +122,11 @@ def test_dvs_gesture_command_trains_and_one_step_lowers_the_loss(tmp_path, capsy
     dvs_gesture.main(argv)
     config = json.load(open(os.path.join(workdir, "config.json")))
     assert (config["experiment"], config["arch"], config["timesteps"]) == ("train.dvs_gesture", "sevenb", 2)
+    # The registry rebuilds the run from its folder: the checkpoint scores as the last epoch did.
+    rescored = restore.evaluate_run(workdir)
+    last = json.loads(open(os.path.join(workdir, "metrics.jsonl")).readlines()[-1])
+    assert rescored["test_accuracy"] == pytest.approx(last["test_accuracy"], abs=1e-9)
+    assert rescored["test_loss"] == pytest.approx(last["test_loss"], rel=1e-5)
     cfg = dvs_gesture.DvsGestureConfig(data_dir=data, size=32, timesteps=2, width=0.0625, batch_size=11,
                                        workdir=str(tmp_path / "unused"))
     cfg.validate()

@@ -85,6 +85,7 @@ def test_sigma_family_trains_once_and_plots(runs, tmp_path, capsys):
     (["--workdir", "x", "--attack", "flip", "--strengths", "0,2"], "strengths"),
     (["--workdir", "x", "--attack", "fgsm", "--seeds", "0"], "--seeds"),
     (["--workdir", "x"], "--attack"),
+    (["--sigmas", "0.2", "--experiment", "mnist_mlp", "--out", "x"], "mnist_mlp"),
 ])
 def test_bad_arguments(argv, expected, capsys):
     with pytest.raises(SystemExit) as error:

@@ -1,5 +1,6 @@
 """The shared trainer and ``python -m train.fmnist``: contract, resume, sharding, errors."""
 
+import dataclasses
 import json
 import os
 import textwrap
@@ -10,7 +11,10 @@ import numpy as np
 import pytest
 
 from helpers import TINY, compare_sharded, interrupt_after, make_idx_dir, read_metrics, without_timing
-from train import fmnist, trainer
+from nsnn_jax.data import Dataset
+from train import fmnist
+from train.common import command, loop, progress, registry, restore, rundir, steps
+from train.common.config import TrainConfig
 
 pytestmark = pytest.mark.standard_promotion  # optax inside
 
@@ -62,7 +66,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, capsys, monkeypa
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
     run_main(["--data-dir", data, "--workdir", straight, *TINY], capsys)
 
-    interrupt_after(monkeypatch, trainer.Progress, stop_at)
+    interrupt_after(monkeypatch, progress.Progress, stop_at)
     with pytest.raises(SystemExit) as stopped:
         run_main(["--data-dir", data, "--workdir", resumed, *TINY], capsys)
     assert stopped.value.code == 130
@@ -90,10 +94,10 @@ def test_train_step_compiles_once(tmp_path):
     """chex.assert_max_traces: the jitted step traces once over several batches."""
     config = fmnist.FmnistConfig(hidden=(8,), timesteps=2, batch_size=8, workdir=str(tmp_path))
     rng = np.random.default_rng(0)
-    data = trainer.Dataset(rng.integers(0, 255, (32, 28, 28), dtype=np.uint8), np.arange(32, dtype=np.int32) % 10,
-                           rng.integers(0, 255, (8, 28, 28), dtype=np.uint8), np.arange(8, dtype=np.int32) % 10)
-    run = trainer.Trainer(config, fmnist.build_task(config, data))
-    step = jax.jit(chex.assert_max_traces(trainer.make_train_step(run.task, run.tx, jax.random.key(0)), n=1))
+    data = Dataset(rng.integers(0, 255, (32, 28, 28), dtype=np.uint8), np.arange(32, dtype=np.int32) % 10,
+                   rng.integers(0, 255, (8, 28, 28), dtype=np.uint8), np.arange(8, dtype=np.int32) % 10)
+    run = loop.Trainer(config, fmnist.build_task(config, data))
+    step = jax.jit(chex.assert_max_traces(steps.make_train_step(run.task, run.tx, jax.random.key(0)), n=1))
     state = run.init_state()
     for i in range(4):
         rows = slice(8 * i, 8 * i + 8)
@@ -134,12 +138,14 @@ SHARDED = textwrap.dedent("""
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=" + sys.argv[1]
     os.environ["JAX_PLATFORMS"] = "cpu"
     import jax, numpy as np
-    from train import fmnist, trainer
+    from nsnn_jax.data import Dataset
+    from train import fmnist
+    from train.common import loop
     rng = np.random.default_rng(0)
-    data = trainer.Dataset(rng.integers(0, 255, (64, 28, 28), dtype=np.uint8), np.arange(64, dtype=np.int32) % 10,
-                           rng.integers(0, 255, (16, 28, 28), dtype=np.uint8), np.arange(16, dtype=np.int32) % 10)
+    data = Dataset(rng.integers(0, 255, (64, 28, 28), dtype=np.uint8), np.arange(64, dtype=np.int32) % 10,
+                   rng.integers(0, 255, (16, 28, 28), dtype=np.uint8), np.arange(16, dtype=np.int32) % 10)
     config = fmnist.FmnistConfig(hidden=(32,), timesteps=3, batch_size=16, epochs=1, workdir=sys.argv[2])
-    run = trainer.Trainer(config, fmnist.build_task(config, data))
+    run = loop.Trainer(config, fmnist.build_task(config, data))
     record = run.run()
     params = jax.device_get(run.last_state["params"])
     np.savez(sys.argv[3], *jax.tree.leaves(params))
@@ -162,8 +168,55 @@ def test_compile_cache_is_on_by_default_and_can_be_turned_off(tmp_path, monkeypa
     previous = jax.config.jax_compilation_cache_dir
     try:
         off = fmnist.FmnistConfig(compile_cache=False)
-        assert trainer.enable_compile_cache(off) is None and not folder.exists()
-        assert trainer.enable_compile_cache(fmnist.FmnistConfig()) == str(folder)
+        assert command.enable_compile_cache(off) is None and not folder.exists()
+        assert command.enable_compile_cache(fmnist.FmnistConfig()) == str(folder)
         assert jax.config.jax_compilation_cache_dir == str(folder) and folder.is_dir()
     finally:
         jax.config.update("jax_compilation_cache_dir", previous)
+
+
+def test_trainer_leaves_the_config_as_given(tmp_path, monkeypatch, capsys):
+    """Without --workdir the run goes to runs/NAME-<timestamp>; the config object keeps workdir=None."""
+    monkeypatch.chdir(tmp_path)
+    config = fmnist.FmnistConfig(hidden=(8,), timesteps=2, batch_size=8, epochs=1)
+    given = dataclasses.asdict(config)
+    rng = np.random.default_rng(0)
+    data = Dataset(rng.integers(0, 255, (16, 28, 28), dtype=np.uint8), np.arange(16, dtype=np.int32) % 10,
+                   rng.integers(0, 255, (8, 28, 28), dtype=np.uint8), np.arange(8, dtype=np.int32) % 10)
+    run = loop.Trainer(config, fmnist.build_task(config, data))
+    run.run()
+    assert dataclasses.asdict(config) == given and config.workdir is None
+    assert run.workdir.startswith(os.path.join("runs", "fashion_mnist-"))
+    saved = json.load(open(os.path.join(run.workdir, "config.json")))
+    assert saved["workdir"] == run.workdir and saved["experiment"] == "train.fmnist"
+
+
+def test_registry_names_every_command_and_only_those():
+    from train import cifar, dvs_cifar, dvs_gesture, sine
+
+    commands = {"fmnist": fmnist, "sine": sine, "cifar": cifar, "dvs_cifar": dvs_cifar, "dvs_gesture": dvs_gesture}
+    known = registry.experiments()
+    assert set(known) == set(commands)
+    for name, module in commands.items():
+        experiment = known[name]
+        assert experiment is module.EXPERIMENT and experiment.command == module.__name__ == f"train.{name}"
+        assert experiment.build_task is module.build_task
+        assert issubclass(experiment.config_class, TrainConfig)
+        assert registry.get_experiment(f"train.{name}") is experiment
+    with pytest.raises(ValueError, match=r"'train\.mnist_mlp'.*'cifar'"):
+        registry.get_experiment("train.mnist_mlp")
+
+
+@pytest.mark.parametrize("edit,expected", [
+    (lambda c: c.update(experiment="train.mnist_mlp"), "names no known experiment.*mnist_mlp"),
+    (lambda c: c.pop("experiment"), "names no known experiment"),
+    (lambda c: c.update(depth=3), r"settings \['depth'\] that train.fmnist does not have"),
+])
+def test_restoring_a_config_the_registry_cannot_rebuild_is_a_clear_error(tmp_path, edit, expected):
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    config = rundir.config_record(fmnist.FmnistConfig(), "train.fmnist", str(workdir))
+    edit(config)
+    rundir.write_config(str(workdir), config)
+    with pytest.raises(ValueError, match=expected):
+        restore.load_run(str(workdir))

@@ -1,1 +1,1 @@
-"""Training entry points (``python -m train.NAME``) and the shared trainer."""
+"""The training commands (``python -m train.NAME``); what they share is in :mod:`train.common`."""

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Optional, Sequence
+from typing import ClassVar, Optional, Sequence
 
-from nsnn_jax.data import augment, cifar
-from train import cli, trainer
-from train.config import option
-from train.vision import ALGORITHMS, VisionConfig, build_model, make_loss, train_or_evaluate
+from nsnn_jax.data import Dataset, augment, cifar
+from train.common import cli, command
+from train.common.config import option
+from train.common.registry import Experiment
+from train.common.task import Task
+from train.common.vision import VisionConfig, build_model, defaults_for_every_algorithm, make_loss
 
 ARCHS = ("cifarnet", "resnet18", "resnet19", "vggsnn")
 DATASETS = ("cifar10", "cifar100")
@@ -29,13 +31,12 @@ DATASETS = ("cifar10", "cifar100")
 # Training defaults per (architecture, algorithm): epochs, batch size, peak
 # learning rate (Adam, cosine decay to 0) and timesteps. The same values serve
 # CIFAR-10 and CIFAR-100.
-_PER_ARCH = {
+DEFAULTS = defaults_for_every_algorithm({
     "cifarnet": dict(epochs=200, batch_size=128, lr=1e-3, timesteps=8),
     "resnet18": dict(epochs=200, batch_size=128, lr=1e-3, timesteps=2),
     "resnet19": dict(epochs=300, batch_size=64, lr=1e-3, timesteps=2),
     "vggsnn": dict(epochs=300, batch_size=64, lr=1e-3, timesteps=4),
-}
-DEFAULTS = {(arch, algorithm): values for arch, values in _PER_ARCH.items() for algorithm in ALGORITHMS}
+})
 MEAN_STD = {"cifar10": (augment.CIFAR10_MEAN, augment.CIFAR10_STD),
             "cifar100": (augment.CIFAR100_MEAN, augment.CIFAR100_STD)}
 
@@ -44,15 +45,25 @@ MEAN_STD = {"cifar10": (augment.CIFAR10_MEAN, augment.CIFAR10_STD),
 class CifarConfig(VisionConfig):
     """CIFAR-10/100 spiking CNNs."""
 
+    ARCHS: ClassVar[tuple[str, ...]] = ARCHS
+    DEFAULTS: ClassVar[dict] = DEFAULTS
+
     dataset: str = option("cifar10", "which CIFAR", DATASETS)
     data_dir: Optional[str] = option(None, "folder holding the official archive (or its extracted folder)")
     arch: str = option("cifarnet", "architecture", ARCHS)
     autoaugment: bool = option(True, "AutoAugment (CIFAR-10 policy) after crop and flip in training")
 
     def validate(self) -> None:
-        self.check_choice("arch", ARCHS)
+        super().validate()
         self.check_choice("dataset", DATASETS)
-        self.resolve_defaults(DEFAULTS)
+
+
+def load_data(config: CifarConfig) -> Dataset:
+    loaded = cifar.load_cifar(config.dataset, data_dir=config.data_dir)
+    print(f"{config.dataset}: {len(loaded.train_labels)} train / {len(loaded.test_labels)} test "
+          f"images from {loaded.source}", file=sys.stderr)
+    return Dataset(loaded.train_images, loaded.train_labels, loaded.test_images, loaded.test_labels,
+                   source=loaded.source)
 
 
 def make_preprocess(config: CifarConfig):
@@ -67,25 +78,21 @@ def make_preprocess(config: CifarConfig):
     return preprocess
 
 
-def build_task(config: CifarConfig, data: Optional[trainer.Dataset] = None) -> trainer.Task:
-    """The trainer task for ``config``; ``data`` overrides loading (tests)."""
-    if data is None:
-        loaded = cifar.load_cifar(config.dataset, data_dir=config.data_dir)
-        print(f"{config.dataset}: {len(loaded.train_labels)} train / {len(loaded.test_labels)} test "
-              f"images from {loaded.source}", file=sys.stderr)
-        data = trainer.Dataset(loaded.train_images, loaded.train_labels,
-                               loaded.test_images, loaded.test_labels)
+def build_task(config: CifarConfig, data: Optional[Dataset] = None, **model_options) -> Task:
+    """The trainer task for ``config``; ``data`` replaces loading (tests)."""
     classes = 100 if config.dataset == "cifar100" else 10
-    return trainer.Task(f"{config.dataset}-{config.arch}", build_model(config, classes), data,
-                        make_loss(config), make_preprocess(config), experiment="train.cifar")
+    data = load_data(config) if data is None else data
+    return Task(f"{config.dataset}-{config.arch}", build_model(config, classes, **model_options), data,
+                make_loss(config), make_preprocess(config), experiment=EXPERIMENT.command)
 
 
-CONFIG = CifarConfig
+EXPERIMENT = Experiment("cifar", CifarConfig, build_task)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    model_options = command.start()
     config = cli.parse_config(CifarConfig, __doc__.splitlines()[0], argv)
-    train_or_evaluate(config, build_task)
+    command.run(EXPERIMENT, config, model_options)
 
 
 if __name__ == "__main__":

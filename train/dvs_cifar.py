@@ -9,19 +9,21 @@ Training augmentation: random horizontal flip and roll of up to 5 pixels.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Sequence
+from typing import ClassVar, Optional, Sequence
 
-from nsnn_jax.data import dvs
-from train import cli, dvs as dvs_common, trainer
-from train.config import option
-from train.vision import ALGORITHMS, train_or_evaluate
+from nsnn_jax.data import Dataset, dvs
+from train.common import cli, command
+from train.common import dvs as dvs_common
+from train.common.config import option
+from train.common.registry import Experiment
+from train.common.task import Task
+from train.common.vision import ALGORITHMS, defaults_for_every_algorithm
 
 ARCHS = ("vggsnn", "resnet19")
-_PER_ARCH = {
+DEFAULTS = defaults_for_every_algorithm({
     "vggsnn": dict(epochs=200, batch_size=64, lr=1e-3, timesteps=10),
     "resnet19": dict(epochs=200, batch_size=64, lr=1e-3, timesteps=10),
-}
-DEFAULTS = {(arch, algorithm): values for arch, values in _PER_ARCH.items() for algorithm in ALGORITHMS}
+})
 MAX_ROLL = 5
 
 
@@ -29,38 +31,41 @@ MAX_ROLL = 5
 class DvsCifarConfig(dvs_common.DvsConfig):
     """CIFAR10-DVS."""
 
+    ARCHS: ClassVar[tuple[str, ...]] = ARCHS
+    DEFAULTS: ClassVar[dict] = DEFAULTS
+
     arch: str = option("vggsnn", "architecture", ARCHS)
     algorithm: str = option("tet", "stbp: BN + rate CE; tdbn: tdBN + rate CE; tet: tdBN + TET loss", ALGORITHMS)
     sigma: float = option(0.2, "noise scale (Gaussian sigma; the scale of the other families)")
     size: int = option(48, "frame height and width after down-sampling (recorded at 128)")
 
-    def validate(self) -> None:
-        self.check_choice("arch", ARCHS)
-        super().validate()
-        self.resolve_defaults(DEFAULTS)
 
-
-def load(config: DvsCifarConfig):
+def load_data(config: DvsCifarConfig) -> Dataset:
     if not config.data_dir:
         raise FileNotFoundError(
             "CIFAR10-DVS cannot be downloaded automatically: download the ten class archives (airplane.zip ... "
             "truck.zip, AEDAT 2.0 recordings) from https://figshare.com/articles/dataset/CIFAR10-DVS_New/4724671, "
             "unzip them into one folder DIR (DIR/airplane/*.aedat, ...) and pass --data-dir DIR.")
-    return dvs.load_dvs_cifar10(config.data_dir, timesteps=config.timesteps, size=config.size,
-                                split_by=config.split_by, cache_dir=config.cache_dir)
+    loaded = dvs.load_dvs_cifar10(config.data_dir, timesteps=config.timesteps, size=config.size,
+                                  split_by=config.split_by, cache_dir=config.cache_dir)
+    data = Dataset(loaded.train_x, loaded.train_y, loaded.test_x, loaded.test_y, source=loaded.source)
+    dvs_common.report_frames("cifar10_dvs", data)
+    return data
 
 
-def build_task(config: DvsCifarConfig, data: Optional[trainer.Dataset] = None) -> trainer.Task:
-    """The trainer task for ``config``; ``data`` overrides loading (tests)."""
-    return dvs_common.build_task(config, data, load, "cifar10_dvs", 10, "train.dvs_cifar", MAX_ROLL)
+def build_task(config: DvsCifarConfig, data: Optional[Dataset] = None, **model_options) -> Task:
+    """The trainer task for ``config``; ``data`` replaces loading (tests)."""
+    data = load_data(config) if data is None else data
+    return dvs_common.build_task(config, data, "cifar10_dvs", 10, EXPERIMENT.command, MAX_ROLL, **model_options)
 
 
-CONFIG = DvsCifarConfig
+EXPERIMENT = Experiment("dvs_cifar", DvsCifarConfig, build_task)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    model_options = command.start()
     config = cli.parse_config(DvsCifarConfig, __doc__.splitlines()[0], argv)
-    train_or_evaluate(config, build_task)
+    command.run(EXPERIMENT, config, model_options)
 
 
 if __name__ == "__main__":

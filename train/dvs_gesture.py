@@ -9,53 +9,59 @@ down-sample) and cached. No augmentation: a mirrored gesture is another class.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Sequence
+from typing import ClassVar, Optional, Sequence
 
-from nsnn_jax.data import dvs
-from train import cli, dvs as dvs_common, trainer
-from train.config import option
-from train.vision import ALGORITHMS, train_or_evaluate
+from nsnn_jax.data import Dataset, dvs
+from train.common import cli, command
+from train.common import dvs as dvs_common
+from train.common.config import option
+from train.common.registry import Experiment
+from train.common.task import Task
+from train.common.vision import ALGORITHMS, defaults_for_every_algorithm
 
 ARCHS = ("sevenb",)
-DEFAULTS = {("sevenb", algorithm): dict(epochs=200, batch_size=16, lr=1e-3, timesteps=16)
-            for algorithm in ALGORITHMS}
+DEFAULTS = defaults_for_every_algorithm({"sevenb": dict(epochs=200, batch_size=16, lr=1e-3, timesteps=16)})
 
 
 @dataclasses.dataclass
 class DvsGestureConfig(dvs_common.DvsConfig):
     """DVS128 Gesture."""
 
+    ARCHS: ClassVar[tuple[str, ...]] = ARCHS
+    DEFAULTS: ClassVar[dict] = DEFAULTS
+
     arch: str = option("sevenb", "architecture", ARCHS)
     algorithm: str = option("stbp", "stbp: BN + rate CE; tdbn: tdBN + rate CE; tet: tdBN + TET loss", ALGORITHMS)
     size: int = option(128, "frame height and width (128: as recorded)")
 
-    def validate(self) -> None:
-        self.check_choice("arch", ARCHS)
-        super().validate()
-        self.resolve_defaults(DEFAULTS)
 
-
-def load(config: DvsGestureConfig):
+def load_data(config: DvsGestureConfig) -> Dataset:
     if not config.data_dir:
         raise FileNotFoundError(
             "DVS128 Gesture cannot be downloaded automatically: download DvsGesture.tar.gz from "
             "https://research.ibm.com/interactive/dvsgesture/, extract it into DIR (DIR/trials_to_train.txt, "
             "DIR/user01_fluorescent.aedat, ...) and pass --data-dir DIR.")
-    return dvs.load_dvs_gesture(config.data_dir, timesteps=config.timesteps, size=config.size,
-                                split_by=config.split_by, cache_dir=config.cache_dir)
+    loaded = dvs.load_dvs_gesture(config.data_dir, timesteps=config.timesteps, size=config.size,
+                                  split_by=config.split_by, cache_dir=config.cache_dir)
+    data = Dataset(loaded.train_x, loaded.train_y, loaded.test_x, loaded.test_y, source=loaded.source)
+    dvs_common.report_frames("dvs_gesture", data)
+    return data
 
 
-def build_task(config: DvsGestureConfig, data: Optional[trainer.Dataset] = None) -> trainer.Task:
-    """The trainer task for ``config``; ``data`` overrides loading (tests)."""
-    return dvs_common.build_task(config, data, load, "dvs_gesture", 11, "train.dvs_gesture", max_shift=0)
+def build_task(config: DvsGestureConfig, data: Optional[Dataset] = None, **model_options) -> Task:
+    """The trainer task for ``config``; ``data`` replaces loading (tests)."""
+    data = load_data(config) if data is None else data
+    return dvs_common.build_task(config, data, "dvs_gesture", 11, EXPERIMENT.command, max_shift=0,
+                                 **model_options)
 
 
-CONFIG = DvsGestureConfig
+EXPERIMENT = Experiment("dvs_gesture", DvsGestureConfig, build_task)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    model_options = command.start()
     config = cli.parse_config(DvsGestureConfig, __doc__.splitlines()[0], argv)
-    train_or_evaluate(config, build_task)
+    command.run(EXPERIMENT, config, model_options)
 
 
 if __name__ == "__main__":

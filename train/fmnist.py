@@ -14,10 +14,11 @@ from typing import Optional, Sequence
 import jax.numpy as jnp
 
 from nsnn_jax import losses, models
-
-from nsnn_jax.data import idx
-from train import cli, trainer
-from train.config import TrainConfig, option
+from nsnn_jax.data import Dataset, idx
+from train.common import cli, command
+from train.common.config import TrainConfig, flag, option
+from train.common.registry import Experiment
+from train.common.task import Task
 
 DEFAULT_HIDDEN = {"fashion_mnist": (512,), "mnist": (64,)}
 
@@ -37,10 +38,18 @@ class FmnistConfig(TrainConfig):
     def validate(self) -> None:
         super().validate()
         if any(width < 1 for width in self.hidden):
-            raise ValueError(f"--hidden={self.hidden!r} is invalid: widths must be >= 1.")
+            raise ValueError(f"{flag('hidden')}={self.hidden!r} is invalid: widths must be >= 1.")
 
     def resolved_hidden(self) -> tuple[int, ...]:
         return tuple(self.hidden) or DEFAULT_HIDDEN[self.dataset]
+
+
+def load_data(config: FmnistConfig) -> Dataset:
+    loaded = idx.load_idx_dataset(config.dataset, data_dir=config.data_dir)
+    print(f"{config.dataset}: {len(loaded.train_labels)} train / {len(loaded.test_labels)} test "
+          f"images from {loaded.source}", file=sys.stderr)
+    return Dataset(loaded.train_images, loaded.train_labels, loaded.test_images, loaded.test_labels,
+                   source=loaded.source)
 
 
 def preprocess(images, key, train):
@@ -48,27 +57,23 @@ def preprocess(images, key, train):
     return images.astype(jnp.float32) * (1.0 / 255.0)
 
 
-def build_task(config: FmnistConfig, data: Optional[trainer.Dataset] = None) -> trainer.Task:
-    """The trainer task for ``config``; ``data`` overrides loading (tests)."""
-    if data is None:
-        loaded = idx.load_idx_dataset(config.dataset, data_dir=config.data_dir)
-        print(f"{config.dataset}: {len(loaded.train_labels)} train / {len(loaded.test_labels)} test "
-              f"images from {loaded.source}", file=sys.stderr)
-        data = trainer.Dataset(loaded.train_images, loaded.train_labels,
-                               loaded.test_images, loaded.test_labels)
+def build_task(config: FmnistConfig, data: Optional[Dataset] = None, **model_options) -> Task:
+    """The trainer task for ``config``; ``data`` replaces loading (tests)."""
     model = models.get_model(
         "mlp", hidden=config.resolved_hidden(), outputs=10, timesteps=config.timesteps,
-        neuron=config.lif_params(), dtype=jnp.bfloat16 if config.dtype == "bfloat16" else None)
-    return trainer.Task(config.dataset, model, data, losses.rate_cross_entropy, preprocess,
-                        experiment="train.fmnist")
+        neuron=config.lif_params(), dtype=config.compute_dtype(), **model_options)
+    data = load_data(config) if data is None else data
+    return Task(config.dataset, model, data, losses.rate_cross_entropy, preprocess, experiment=EXPERIMENT.command)
 
 
-CONFIG = FmnistConfig
+EXPERIMENT = Experiment("fmnist", FmnistConfig, build_task)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    model_options = command.start()
     config = cli.parse_config(FmnistConfig, __doc__.splitlines()[0], argv)
-    trainer.run_experiment(config, build_task)
+    command.run(EXPERIMENT, config, model_options)
+
 
 if __name__ == "__main__":
     main()

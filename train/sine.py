@@ -15,10 +15,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from nsnn_jax import losses, models
-from train import cli, trainer
-from train.config import TrainConfig, option
+from nsnn_jax.data import Dataset
+from train.common import cli, command
+from train.common.config import TrainConfig, flag, option
+from train.common.registry import Experiment
+from train.common.task import Task
 
 STEP = 0.1
+# The windows come from default_rng(seed + DATA_SEED_OFFSET): data apart from the seed's other uses.
+DATA_SEED_OFFSET = 12345
 
 
 @dataclasses.dataclass
@@ -36,7 +41,7 @@ class SineConfig(TrainConfig):
     def validate(self) -> None:
         super().validate()
         if not self.hidden or any(width < 1 for width in self.hidden):
-            raise ValueError(f"--hidden={self.hidden!r} is invalid: one or more widths >= 1.")
+            raise ValueError(f"{flag('hidden')}={self.hidden!r} is invalid: one or more widths >= 1.")
         if self.train_windows < 1 or self.test_windows < 1:
             raise ValueError("--train-windows and --test-windows must be >= 1.")
 
@@ -49,11 +54,11 @@ def make_windows(count: int, timesteps: int, rng: np.random.Generator) -> tuple[
     return series[:, :-1], series[:, 1:]
 
 
-def sine_data(config: SineConfig) -> trainer.Dataset:
-    rng = np.random.default_rng(config.seed + 12345)  # data independent of the training stream
+def sine_data(config: SineConfig) -> Dataset:
+    rng = np.random.default_rng(config.seed + DATA_SEED_OFFSET)
     train_x, train_y = make_windows(config.train_windows, config.timesteps, rng)
     test_x, test_y = make_windows(config.test_windows, config.timesteps, rng)
-    return trainer.Dataset(train_x, train_y, test_x, test_y)
+    return Dataset(train_x, train_y, test_x, test_y, source="generated")
 
 
 def to_time_major(windows, key, train):
@@ -62,24 +67,26 @@ def to_time_major(windows, key, train):
 
 
 def forecast_loss(outputs, targets):
-    """Per-step MSE; targets arrive batch-major ``(B, T, 1)``."""
+    """Per-step MSE per example ``(B,)``; targets arrive batch-major ``(B, T, 1)``."""
     return losses.mse_loss(outputs, jnp.swapaxes(targets, 0, 1))
 
 
-def build_task(config: SineConfig, data: Optional[trainer.Dataset] = None) -> trainer.Task:
+def build_task(config: SineConfig, data: Optional[Dataset] = None, **model_options) -> Task:
     model = models.get_model(
         "mlp", hidden=tuple(config.hidden), outputs=1, timesteps=config.timesteps,
-        neuron=config.lif_params(), sequence_input=True)
-    return trainer.Task("sine", model, data or sine_data(config), forecast_loss, to_time_major,
-                        classification=False, experiment="train.sine")
+        neuron=config.lif_params(), sequence_input=True, **model_options)
+    data = sine_data(config) if data is None else data
+    return Task("sine", model, data, forecast_loss, to_time_major, classification=False,
+                experiment=EXPERIMENT.command)
 
 
-CONFIG = SineConfig
+EXPERIMENT = Experiment("sine", SineConfig, build_task)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    model_options = command.start()
     config = cli.parse_config(SineConfig, __doc__.splitlines()[0], argv)
-    trainer.run_experiment(config, build_task)
+    command.run(EXPERIMENT, config, model_options)
 
 
 if __name__ == "__main__":

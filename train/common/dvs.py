@@ -1,4 +1,4 @@
-"""What the event-camera commands share: frame datasets, time-major inputs, augmentation."""
+"""What the event-camera commands share: their settings, time-major inputs, augmentation."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 
-from train import trainer
-from train.config import option
-from train.vision import VisionConfig, build_model, make_loss
+from nsnn_jax.data import Dataset
+from train.common.config import flag, option
+from train.common.task import Task
+from train.common.vision import VisionConfig, build_model, make_loss
 
 SPLITS = ("number", "time")
 
@@ -26,9 +27,10 @@ class DvsConfig(VisionConfig):
     size: int = option(48, "frame height and width after down-sampling")
 
     def validate(self) -> None:
+        super().validate()
         self.check_choice("split_by", SPLITS)
         if self.size < 1:
-            raise ValueError(f"--size={self.size!r} is invalid: expected an integer >= 1.")
+            raise ValueError(f"{flag('size')}={self.size!r} is invalid: expected an integer >= 1.")
 
 
 def flip_and_roll(frames: jax.Array, key: jax.Array, max_shift: int) -> jax.Array:
@@ -64,14 +66,15 @@ def make_preprocess(max_shift: int) -> Callable:
     return preprocess
 
 
-def build_task(config: DvsConfig, data: Optional[trainer.Dataset], load: Callable, name: str,
-               classes: int, experiment: str, max_shift: int) -> trainer.Task:
-    """A trainer task on event frames; ``load(config)`` returns the frame data set when ``data`` is None."""
-    if data is None:
-        loaded = load(config)
-        print(f"{name}: {len(loaded.train_y)} train / {len(loaded.test_y)} test recordings, "
-              f"frames {loaded.train_x.shape[1:]} from {loaded.source}", file=sys.stderr)
-        data = trainer.Dataset(loaded.train_x, loaded.train_y, loaded.test_x, loaded.test_y)
-    model = build_model(config, classes, sequence_input=True)
-    return trainer.Task(f"{name}-{config.arch}", model, data, make_loss(config), make_preprocess(max_shift),
-                        experiment=experiment)
+def report_frames(name: str, data: Dataset) -> None:
+    """One line on stderr: how many recordings, the frame shape, where they came from."""
+    print(f"{name}: {len(data.train_y)} train / {len(data.test_y)} test recordings, "
+          f"frames {data.train_x.shape[1:]} from {data.source}", file=sys.stderr)
+
+
+def build_task(config: DvsConfig, data: Dataset, name: str, classes: int, experiment: str,
+               max_shift: int, **model_options) -> Task:
+    """A trainer task on event frames ``data``."""
+    model = build_model(config, classes, sequence_input=True, **model_options)
+    return Task(f"{name}-{config.arch}", model, data, make_loss(config), make_preprocess(max_shift),
+                experiment=experiment)

@@ -12,7 +12,9 @@ import dataclasses
 import typing
 from typing import Any, Sequence, TypeVar
 
-C = TypeVar("C")
+from train.common.config import TrainConfig, flag
+
+C = TypeVar("C", bound=TrainConfig)
 
 
 def _parse_bool(text: str) -> bool:
@@ -45,7 +47,6 @@ def build_parser(config_cls: type, description: str) -> argparse.ArgumentParser:
     )
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
-        flag = "--" + field.name.replace("_", "-")
         hint = hints[field.name]
         kwargs: dict[str, Any] = {"default": field.default, "help": field.metadata.get("help", " ")}
         if "choices" in field.metadata:
@@ -61,7 +62,7 @@ def build_parser(config_cls: type, description: str) -> argparse.ArgumentParser:
             kwargs.update(type=_optional(inner))
         else:
             kwargs.update(type=hint)
-        parser.add_argument(flag, **kwargs)
+        parser.add_argument(flag(field.name), **kwargs)
     return parser
 
 
@@ -74,9 +75,7 @@ def parse_config(config_cls: type[C], description: str, argv: Sequence[str] | No
     namespace = parser.parse_args(argv)
     try:
         config = config_cls(**vars(namespace))
-        validate = getattr(config, "validate", None)
-        if validate is not None:
-            validate()
+        config.validate()
     except ValueError as error:
         parser.error(str(error))
     return config

@@ -1,15 +1,17 @@
 """Typed configs: the settings every training command shares.
 
 An experiment subclasses :class:`TrainConfig` with its own fields and
-defaults; :mod:`train.cli` turns the fields into flags.
+defaults, and extends :meth:`TrainConfig.validate` (calling ``super()``
+first); :mod:`train.common.cli` turns the fields into flags.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-from typing import Optional
+from typing import Optional, Sequence
+
+import jax.numpy as jnp
 
 from nsnn_jax import neuron as neuron_lib
 from nsnn_jax import noise as noise_lib
@@ -25,6 +27,11 @@ def option(default, help: str, choices=None):  # noqa: A002 - mirrors argparse
     if choices is not None:
         metadata["choices"] = choices
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a config field: ``batch_size`` -> ``--batch-size``."""
+    return "--" + name.replace("_", "-")
 
 
 @dataclasses.dataclass
@@ -56,7 +63,10 @@ class TrainConfig:
                                        "so a rerun or --resume starts without recompiling")
 
     def validate(self) -> None:
-        """Raises ``ValueError`` naming the first invalid setting."""
+        """Raises ``ValueError`` naming the first invalid setting.
+
+        Subclasses check their own fields after ``super().validate()``.
+        """
         checks = [
             (self.epochs >= 1, "epochs", "an integer >= 1"),
             (self.batch_size >= 1, "batch_size", "an integer >= 1"),
@@ -70,10 +80,14 @@ class TrainConfig:
         ]
         for ok, name, expected in checks:
             if not ok:
-                raise ValueError(f"--{name.replace('_', '-')}={getattr(self, name)!r} is invalid: expected {expected}.")
-        if self.neuron not in NEURONS:
-            raise ValueError(f"--neuron={self.neuron!r} is invalid: expected one of {NEURONS}.")
+                raise ValueError(f"{flag(name)}={getattr(self, name)!r} is invalid: expected {expected}.")
+        self.check_choice("neuron", NEURONS)
         self.lif_params()
+
+    def check_choice(self, name: str, choices: Sequence[str]) -> None:
+        """Raises ``ValueError`` unless the field ``name`` holds one of ``choices``."""
+        if getattr(self, name) not in choices:
+            raise ValueError(f"{flag(name)}={getattr(self, name)!r} is invalid: expected one of {tuple(choices)}.")
 
     def lif_params(self) -> neuron_lib.LIFParams:
         """The neuron settings these flags describe."""
@@ -92,5 +106,6 @@ class TrainConfig:
             sampler=self.sampler,
         ).validate()
 
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+    def compute_dtype(self):
+        """The computation dtype models take (``None``: float32)."""
+        return jnp.bfloat16 if self.dtype == "bfloat16" else None

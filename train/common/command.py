@@ -1,0 +1,88 @@
+"""What every command's ``main`` does: start up, train (or evaluate), report.
+
+A command's ``main`` is::
+
+    model_options = command.start()
+    config = cli.parse_config(ConfigClass, description, argv)
+    command.run(EXPERIMENT, config, model_options)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, Optional, TypeVar
+
+import jax
+
+from train.common import registry, restore
+from train.common.config import TrainConfig
+from train.common.loop import Trainer
+
+R = TypeVar("R")
+
+
+def start() -> dict[str, Any]:
+    """Process-wide set-up, called first by every command, before JAX starts a backend.
+
+    Returns:
+      Model options every command passes to its experiment's ``build_task``
+      (and so to the model constructors); empty for now.
+    """
+    model_options: dict[str, Any] = {}
+    # CPU configuration goes here: it must run before the first JAX computation (the XLA CPU
+    # flags are read when the backend starts), and the conv weight-gradient choice it returns
+    # joins model_options for the conv models.
+    return model_options
+
+
+def enable_compile_cache(config: TrainConfig) -> Optional[str]:
+    """Turns on JAX's persistent compilation cache (unless ``--compile-cache false``); returns its folder."""
+    if not config.compile_cache:
+        return None
+    folder = os.environ.get("NSNN_JAX_COMPILE_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "nsnn_jax", "xla")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:  # a read-only home: run without the cache
+        print(f"warning: no compilation cache ({error})", file=sys.stderr)
+        return None
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    return folder
+
+
+def exit_on_user_error(fn: Callable[[], R]) -> R:
+    """Runs ``fn``; a ``FileNotFoundError`` or ``ValueError`` prints ``error: ...`` and exits with status 1."""
+    try:
+        return fn()
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from error
+
+
+def train(experiment: registry.Experiment, config: TrainConfig,
+          model_options: Optional[dict] = None) -> dict[str, Any]:
+    """Builds the task, trains to the end (or resumes), prints the final line; returns the last record."""
+    enable_compile_cache(config)
+    record = exit_on_user_error(
+        lambda: Trainer(config, experiment.build_task(config, **(model_options or {}))).run())
+    report_final(record)
+    return record
+
+
+def run(experiment: registry.Experiment, config: TrainConfig,
+        model_options: Optional[dict] = None) -> dict[str, Any]:
+    """``--eval-only``: rescores the checkpoint in ``--workdir``; otherwise trains."""
+    if getattr(config, "eval_only", False):
+        enable_compile_cache(config)
+        return exit_on_user_error(lambda: restore.evaluate_only(config, model_options))
+    return train(experiment, config, model_options)
+
+
+def report_final(record: dict[str, Any]) -> None:
+    """Prints the contract's last line: ``final test_accuracy=...`` or ``final test_mse=...``."""
+    if "test_accuracy" in record:
+        print(f"final test_accuracy={record['test_accuracy']:.4f}")
+    else:
+        print(f"final test_mse={record['test_mse']:.6f}")

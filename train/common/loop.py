@@ -1,0 +1,243 @@
+"""The training loop every command shares: :class:`Trainer`.
+
+Adam with cosine decay to 0, one jitted step sharded over a 1-D ``'data'`` mesh
+of all devices (batch split, parameters and optimizer state replicated), keys
+derived as ``fold_in(key(seed), step)`` inside the step, metrics per epoch in
+``metrics.jsonl``, an orbax checkpoint every epoch and on Ctrl-C, and exact
+resumption: data order depends only on ``(seed, epoch)`` and noise only on
+``(seed, step)``, so a resumed run equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nsnn_jax import layers
+from nsnn_jax.checkpoint import CheckpointStore
+from train.common import devices, rundir, steps
+from train.common.config import TrainConfig
+from train.common.progress import Progress
+from train.common.task import Task
+
+
+class Trainer:
+    """Runs a :class:`Task` under a :class:`TrainConfig` and writes the run folder."""
+
+    def __init__(self, config: TrainConfig, task: Task):
+        config.validate()
+        self.config = config
+        self.task = task
+        data = task.data
+        if len(data.train_x) != len(data.train_y) or len(data.test_x) != len(data.test_y):
+            raise ValueError("Inputs and targets differ in length: "
+                             f"train {len(data.train_x)} vs {len(data.train_y)}, test {len(data.test_x)} vs {len(data.test_y)}.")
+        devices.maybe_initialize_distributed()
+        self.mesh = devices.data_mesh()
+        device_count = self.mesh.devices.size
+        if config.batch_size % device_count:
+            raise ValueError(f"--batch-size={config.batch_size} must be a multiple of the {device_count} devices.")
+        self.steps_per_epoch = len(data.train_x) // config.batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"--batch-size={config.batch_size} exceeds the {len(data.train_x)} training samples.")
+        self.total_steps = self.steps_per_epoch * config.epochs
+        # Resolved here, never written back: the config stays what the caller gave.
+        self.workdir = config.workdir or rundir.default_workdir(task.name)
+        self.schedule = steps.make_schedule(config, self.total_steps)
+        self.tx = steps.make_optimizer(config, self.schedule)
+        self.keys = steps.root_keys(config.seed)
+        self.replicated = devices.replicated(self.mesh)
+        self._train_step = jax.jit(
+            steps.make_train_step(task, self.tx, self.keys.train), donate_argnums=(0,),
+            out_shardings=self.replicated)
+        self._eval_steps = {
+            det: jax.jit(steps.make_eval_step(task, 1 if det else config.eval_trials, det))
+            for det in (False, True)
+        }
+
+    # -- state ------------------------------------------------------------
+
+    def init_state(self) -> dict:
+        x = self.task.data.train_x[: self.config.batch_size]
+        keys = steps.init_keys(self.keys.init)
+
+        def initialise(x):  # under jit: op-by-op initialisation of a deep conv net takes tens of seconds
+            inputs = self.task.preprocess(x, keys.preprocess, False)
+            return self.task.model.init({"params": keys.params, "noise": keys.noise}, inputs, train=False,
+                                        mutable=True)  # intermediates too: the firing-rate names
+
+        variables = jax.jit(initialise)(jnp.asarray(x))
+        params = variables["params"]
+        batch_stats = {"batch_stats": variables["batch_stats"]} if "batch_stats" in variables else {}
+        rates = layers.sown_by_layer(variables.get("intermediates", {}), "firing_rate")
+        state = {
+            "step": jnp.zeros((), jnp.int32),
+            "params": params,
+            "batch_stats": batch_stats,
+            "opt_state": self.tx.init(params),
+            "sums": steps.zero_sums(rates, self.task.classification),
+        }
+        return jax.device_put(state, self.replicated)
+
+    def parameter_count(self, state: dict) -> int:
+        return int(sum(np.prod(p.shape) for p in jax.tree.leaves(state["params"])))
+
+    # -- evaluation -------------------------------------------------------
+
+    def evaluate(self, state: dict, deterministic: bool = False) -> dict[str, float]:
+        """Loss and accuracy (or MSE) on the test set; stochastic unless ``deterministic``."""
+        data = self.task.data
+        batch = self.config.batch_size
+        variables = {"params": state["params"], **state["batch_stats"]}
+        eval_step = self._eval_steps[deterministic]
+        totals: dict[str, float] = {}
+        for index, start in enumerate(range(0, len(data.test_x), batch)):
+            x, y = data.test_x[start:start + batch], data.test_y[start:start + batch]
+            weight = np.ones(len(x), np.float32)
+            if len(x) < batch:  # pad so every batch has one shape: one compilation
+                pad = batch - len(x)
+                x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
+                y = np.concatenate([y, np.repeat(y[-1:], pad, 0)])
+                weight = np.concatenate([weight, np.zeros(pad, np.float32)])
+            out = eval_step(variables, devices.shard_batch(self.mesh, x), devices.shard_batch(self.mesh, y),
+                            devices.shard_batch(self.mesh, weight), jax.random.fold_in(self.keys.eval, index))
+            for name, value in out.items():
+                totals[name] = totals.get(name, 0.0) + float(value)
+        count = totals.pop("count")
+        result = {"test_loss": totals["loss"] / count}
+        if self.task.classification:
+            result["test_accuracy"] = totals["correct"] / count
+        else:
+            result["test_mse"] = totals["loss"] / count
+        return result
+
+    # -- the loop ---------------------------------------------------------
+
+    def _prepare_workdir(self) -> CheckpointStore:
+        os.makedirs(self.workdir, exist_ok=True)
+        store = rundir.checkpoint_store(self.workdir)
+        if store.latest_step() is not None and not self.config.resume:
+            raise ValueError(
+                f"{self.workdir} already holds a run; pass --resume to continue it or choose another --workdir.")
+        record = rundir.config_record(self.config, self.task.experiment, self.workdir)
+        if self.config.resume and os.path.exists(os.path.join(self.workdir, rundir.CONFIG_FILE)):
+            rundir.check_resume(rundir.read_config(self.workdir), record)
+        rundir.write_config(self.workdir, record)
+        return store
+
+    def _epoch_metrics(self, sums: dict) -> dict[str, Any]:
+        sums = jax.device_get(sums)
+        count = max(float(sums["count"]), 1.0)
+        metrics: dict[str, Any] = {"train_loss": float(sums["loss"]) / count}
+        if self.task.classification:
+            metrics["train_accuracy"] = float(sums["correct"]) / count
+        layer_rates = {k: float(v) / count for k, v in sums["rates"].items()}
+        metrics["firing_rate"] = float(np.mean(list(layer_rates.values()))) if layer_rates else 0.0
+        metrics["firing_rate_layers"] = layer_rates
+        return metrics
+
+    def _finish_epoch(self, state: dict, epoch: int, seconds: float, metrics_path: str) -> tuple[dict, dict]:
+        """Evaluates, appends the epoch's record, and resets the running sums."""
+        step = int(state["step"])
+        record = {"epoch": epoch, "step": step, **self._epoch_metrics(state["sums"])}
+        record.update(self.evaluate(state))
+        if self.task.classification and self.task.noisy:
+            record["test_accuracy_deterministic"] = self.evaluate(state, deterministic=True)["test_accuracy"]
+        record["lr"] = float(self.schedule(step))
+        record["seconds"] = seconds
+        rundir.append_metrics(metrics_path, record)
+        print(json.dumps(record), file=sys.stderr)
+        state["sums"] = jax.device_put(
+            steps.zero_sums(state["sums"]["rates"], self.task.classification), self.replicated)
+        return state, record
+
+    def _install_stop_handlers(self) -> dict:
+        """Ctrl-C / SIGTERM ask for a stop at the next step boundary; a second Ctrl-C aborts."""
+        self._stop_requested = False
+
+        def request_stop(signum, frame):
+            if self._stop_requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            print("\nstopping after this step (Ctrl-C again to abort without saving)", file=sys.stderr)
+
+        previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[signum] = signal.signal(signum, request_stop)
+            except ValueError:  # not the main thread: no handlers, no graceful stop
+                pass
+        return previous
+
+    def run(self) -> dict[str, float]:
+        """Trains to the end (or resumes), returns the last epoch's metrics.
+
+        On Ctrl-C or SIGTERM the run stops at the next step boundary, saves a
+        checkpoint and exits with status 130; ``--resume`` continues it.
+        """
+        config, data = self.config, self.task.data
+        store = self._prepare_workdir()
+        metrics_path = rundir.metrics_path(self.workdir)
+        state = self.init_state()
+        print(f"{self.task.name}: {self.parameter_count(state):,} parameters, "
+              f"{jax.device_count()} {jax.devices()[0].platform} device(s), run folder {self.workdir}",
+              file=sys.stderr)
+        if config.resume and store.latest_step() is not None:
+            state = store.restore(state)
+            print(f"resumed at step {int(state['step'])}", file=sys.stderr)
+        start = int(state["step"])
+        # A checkpoint is saved after its epoch's record is written, so any later record is stale.
+        rundir.keep_metrics_before(metrics_path, start // self.steps_per_epoch + 1)
+
+        previous_handlers = self._install_stop_handlers()
+        record: dict[str, Any] = {}
+        progress = None
+        try:
+            epoch_start = time.perf_counter()
+            for step in range(start, self.total_steps):
+                epoch, index = divmod(step, self.steps_per_epoch)
+                if progress is None:
+                    order = np.random.default_rng([config.seed, epoch]).permutation(len(data.train_x))
+                    progress = Progress(self.steps_per_epoch, f"epoch {epoch + 1}/{config.epochs}",
+                                        config.batch_size, start=index)
+                rows = order[index * config.batch_size:(index + 1) * config.batch_size]
+                state = self._train_step(state, devices.shard_batch(self.mesh, data.train_x[rows]),
+                                         devices.shard_batch(self.mesh, data.train_y[rows]))
+                extra = ""
+                if index % 20 == 19 or index + 1 == self.steps_per_epoch:
+                    sums = jax.device_get(state["sums"])
+                    extra = f"loss {float(sums['loss']) / max(float(sums['count']), 1):.4f}"
+                progress.update(1, extra)
+                if config.log_every and (step + 1) % config.log_every == 0:
+                    print(json.dumps({"step": step + 1, **self._epoch_metrics(state["sums"])}), file=sys.stderr)
+                if index + 1 == self.steps_per_epoch:
+                    progress.close()
+                    progress = None
+                    state, record = self._finish_epoch(
+                        state, epoch + 1, time.perf_counter() - epoch_start, metrics_path)
+                    store.save(step + 1, state)
+                    epoch_start = time.perf_counter()
+                if self._stop_requested and step + 1 < self.total_steps:
+                    if progress is not None:
+                        progress.close()
+                    if index + 1 != self.steps_per_epoch:
+                        store.save(step + 1, state)
+                    print(f"interrupted: checkpoint at step {step + 1} saved in {store.directory}; "
+                          f"continue with --resume --workdir {self.workdir}", file=sys.stderr)
+                    raise SystemExit(130)
+        finally:
+            for signum, handler in previous_handlers.items():
+                signal.signal(signum, handler)
+            store.close()
+        self.last_state = state
+        if not record:  # resumed an already finished run
+            record = rundir.last_record(self.workdir)
+        return record

@@ -1,0 +1,118 @@
+"""Rebuilding a run folder through the registry: its config, task and latest checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from typing import Any, Optional
+
+from nsnn_jax.data import Dataset
+from train.common import registry, rundir
+from train.common.config import TrainConfig
+from train.common.loop import Trainer
+from train.common.task import Task
+
+
+def config_of_run(workdir: str, overrides: Optional[dict] = None) -> tuple[registry.Experiment, TrainConfig]:
+    """The experiment ``workdir/config.json`` names and its config, with ``overrides`` applied.
+
+    Raises:
+      FileNotFoundError: no ``config.json``.
+      ValueError: an unknown experiment, or settings its config class does not have.
+    """
+    saved = rundir.read_config(workdir)
+    recorded = saved.pop("experiment", "")
+    try:
+        experiment = registry.get_experiment(recorded)
+    except ValueError as error:
+        raise ValueError(f"{os.path.join(workdir, rundir.CONFIG_FILE)} names no known experiment: {error}") from error
+    fields = {field.name for field in dataclasses.fields(experiment.config_class)}
+    unknown = sorted(set(saved) - fields)
+    if unknown:
+        raise ValueError(f"{os.path.join(workdir, rundir.CONFIG_FILE)} holds settings {unknown} that "
+                         f"{experiment.command} does not have.")
+    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()}  # JSON lists -> tuples
+    config = experiment.config_class(**{**saved, **(overrides or {}), "workdir": workdir, "resume": True})
+    return experiment, config
+
+
+def _restore_run(workdir: str, data: Optional[Dataset], overrides: Optional[dict],
+                 model_options: Optional[dict]) -> tuple[Trainer, dict]:
+    experiment, config = config_of_run(workdir, overrides)
+    task = experiment.build_task(config, data, **(model_options or {}))
+    store = rundir.checkpoint_store(workdir)
+    try:
+        if store.latest_step() is None:
+            raise FileNotFoundError(f"No checkpoint in {store.directory}: the run saved none yet.")
+        run = Trainer(config, task)
+        try:
+            state = store.restore(run.init_state())
+        except Exception as error:  # orbax reports shape/structure mismatches in many types
+            raise ValueError(f"The checkpoint in {store.directory} does not match the model its "
+                             f"config.json describes: {str(error)[:300]}") from error
+    finally:
+        store.close()
+    return run, state
+
+
+def load_run(workdir: str, data: Optional[Dataset] = None, overrides: Optional[dict] = None,
+             model_options: Optional[dict] = None) -> tuple[TrainConfig, Task, dict]:
+    """Rebuilds a finished (or interrupted) run: its config, task and latest variables.
+
+    Args:
+      workdir: the run folder written by a ``train.*`` command.
+      data: overrides the experiment's data loading (tests).
+      overrides: config fields to replace (e.g. ``{"data_dir": ...}``).
+      model_options: passed to the experiment's ``build_task`` (e.g. what
+        :func:`train.common.command.start` returned).
+
+    Returns:
+      ``(config, task, variables)`` where ``variables`` holds ``params`` (and
+      ``batch_stats`` when the model has them).
+
+    Raises:
+      FileNotFoundError: no ``config.json`` or no checkpoint in ``workdir``.
+      ValueError: the config names no known experiment, or the checkpoint does not fit.
+    """
+    run, state = _restore_run(workdir, data, overrides, model_options)
+    variables = {"params": state["params"], **state["batch_stats"]}
+    return run.config, run.task, variables
+
+
+def evaluate_run(workdir: str, data: Optional[Dataset] = None, overrides: Optional[dict] = None,
+                 model_options: Optional[dict] = None) -> dict[str, Any]:
+    """Test loss and accuracy of the latest checkpoint in ``workdir``.
+
+    Noisy models are scored twice: stochastic inference (the average of
+    ``eval_trials`` passes, keys from the run's seed) and deterministic
+    inference (noise off, the DSNN limit).
+
+    Returns:
+      ``{"step", "eval_trials", "test_loss", "test_accuracy"`` (or
+      ``"test_mse"``) and, for noisy classifiers, ``"test_accuracy_deterministic"}``.
+    """
+    run, state = _restore_run(workdir, data, overrides, model_options)
+    result: dict[str, Any] = {"step": int(state["step"]), "eval_trials": run.config.eval_trials}
+    result.update(run.evaluate(state))
+    if run.task.classification and run.task.noisy:
+        result["test_accuracy_deterministic"] = run.evaluate(state, deterministic=True)["test_accuracy"]
+    return result
+
+
+def evaluate_only(config: TrainConfig, model_options: Optional[dict] = None) -> dict[str, Any]:
+    """``--eval-only``: scores the checkpoint in ``config.workdir``, prints it and writes ``DIR/eval.json``."""
+    if not config.workdir:
+        raise ValueError("--eval-only needs --workdir (the run folder to evaluate).")
+    overrides = {"eval_trials": config.eval_trials}
+    if getattr(config, "data_dir", None):
+        overrides["data_dir"] = config.data_dir
+    result = evaluate_run(config.workdir, overrides=overrides, model_options=model_options)
+    path = os.path.join(config.workdir, "eval.json")
+    with open(path, "w") as f:
+        f.write(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    for name, value in result.items():
+        print(f"{name}={value:.4f}" if isinstance(value, float) else f"{name}={value}")
+    print(f"wrote {path}", file=sys.stderr)
+    return result
