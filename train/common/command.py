@@ -27,12 +27,12 @@ def start() -> dict[str, Any]:
 
     Returns:
       Model options every command passes to its experiment's ``build_task``
-      (and so to the model constructors); empty for now.
+      (and so to the model constructors); empty when nothing was chosen.
     """
     model_options: dict[str, Any] = {}
-    # CPU configuration goes here: it must run before the first JAX computation (the XLA CPU
-    # flags are read when the backend starts), and the conv weight-gradient choice it returns
-    # joins model_options for the conv models.
+    # ---- CPU configuration: its place is here, before the first JAX computation (XLA reads its
+    # CPU flags when the backend starts); a weight-gradient choice it makes joins model_options,
+    # which the conv commands hand to their models. ----
     return model_options
 
 
