@@ -18,7 +18,7 @@ import dataclasses
 import sys
 from typing import Optional, Sequence
 
-from nsnn_jax.data import augment, cifar
+from nsnn_jax.data import DataNotFoundError, augment, cifar
 from train import cli, trainer
 from train.config import option
 from train.vision import ALGORITHMS, VisionConfig, build_model, make_loss, train_or_evaluate
@@ -70,11 +70,12 @@ def make_preprocess(config: CifarConfig):
 def build_task(config: CifarConfig, data: Optional[trainer.Dataset] = None) -> trainer.Task:
     """The trainer task for ``config``; ``data`` overrides loading (tests)."""
     if data is None:
-        loaded = cifar.load_cifar(config.dataset, data_dir=config.data_dir)
-        print(f"{config.dataset}: {len(loaded.train_labels)} train / {len(loaded.test_labels)} test "
-              f"images from {loaded.source}", file=sys.stderr)
-        data = trainer.Dataset(loaded.train_images, loaded.train_labels,
-                               loaded.test_images, loaded.test_labels)
+        try:
+            data = cifar.load_cifar(config.dataset, data_dir=config.data_dir)
+        except DataNotFoundError as error:
+            raise error.rephrased("--data-dir") from None
+        print(f"{config.dataset}: {len(data.train_y)} train / {len(data.test_y)} test "
+              f"images from {data.source}", file=sys.stderr)
     classes = 100 if config.dataset == "cifar100" else 10
     return trainer.Task(f"{config.dataset}-{config.arch}", build_model(config, classes), data,
                         make_loss(config), make_preprocess(config), experiment="train.cifar")

@@ -53,7 +53,7 @@ from typing import Callable, NamedTuple, Optional, Sequence, Union
 import numpy as np
 
 from nsnn_jax.data.cifar import CIFAR10_LABEL_NAMES
-from nsnn_jax.data.download import cache_root
+from nsnn_jax.data.sources import cache_root
 
 __all__ = [
     "Events",
