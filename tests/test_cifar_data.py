@@ -131,6 +131,15 @@ def test_archive_members_are_the_official_ones(tmp_path):
     assert again.read_bytes() == archive.read_bytes()
 
 
+def test_statistics_constants():
+    assert cifar.MEAN_STD == {"cifar10": (cifar.CIFAR10_MEAN, cifar.CIFAR10_STD),
+                              "cifar100": (cifar.CIFAR100_MEAN, cifar.CIFAR100_STD)}
+    assert cifar.CIFAR10_MEAN == (0.4914, 0.4822, 0.4465)
+    assert cifar.CIFAR10_STD == (0.2470, 0.2435, 0.2616)
+    assert cifar.CIFAR100_MEAN == (0.5071, 0.4865, 0.4409)
+    assert cifar.CIFAR100_STD == (0.2673, 0.2564, 0.2762)
+
+
 def test_default_label_names_are_official(tmp_path):
     make_archive(tmp_path, "cifar10")
     assert cifar.load_cifar("cifar10", data_dir=tmp_path).label_names[-1] == "truck"

@@ -36,8 +36,7 @@ _PER_ARCH = {
     "vggsnn": dict(epochs=300, batch_size=64, lr=1e-3, timesteps=4),
 }
 DEFAULTS = {(arch, algorithm): values for arch, values in _PER_ARCH.items() for algorithm in ALGORITHMS}
-MEAN_STD = {"cifar10": (augment.CIFAR10_MEAN, augment.CIFAR10_STD),
-            "cifar100": (augment.CIFAR100_MEAN, augment.CIFAR100_STD)}
+MEAN_STD = cifar.MEAN_STD
 
 
 @dataclasses.dataclass
