@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from event_helpers import raises_naming, random_events
-from nsnn_jax.data import DataNotFoundError, cifar
+from nsnn_jax.data import DataNotFoundError, Dataset, cifar
 from nsnn_jax.data.events import aedat, cifar10_dvs
 from nsnn_jax.data.events import frames as event_frames
 
@@ -38,6 +38,7 @@ def test_load_cifar10_dvs_shapes_labels_split(tmp_path):
     np.testing.assert_array_equal(data.train_y, np.repeat(np.arange(10), 2))
     np.testing.assert_array_equal(data.test_y, np.arange(10))
     assert data.label_names == tuple(cifar.CIFAR10_LABEL_NAMES)
+    assert isinstance(data, Dataset)
     for label, name in enumerate(cifar10_dvs.CIFAR10_DVS_LABEL_NAMES):
         order = [root / name / f"cifar10_{name}_{suffix}.aedat" for suffix in CIFAR_NAMES]
         for row, path in enumerate(order[:2]):

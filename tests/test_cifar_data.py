@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nsnn_jax.data import DataNotFoundError, cifar, download
+from nsnn_jax.data import DataNotFoundError, Dataset, cifar, download
 
 N_TRAIN, N_TEST = 20, 8
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
@@ -96,6 +96,7 @@ def test_archive_round_trip_tar_and_extracted_folder(tmp_path, monkeypatch, name
     assert_matches(loaded, arrays, names)
     assert loaded.train_x.shape == (N_TRAIN, 32, 32, 3) and loaded.test_y.shape == (N_TEST,)
     assert loaded.source == f"data_dir: {archive}"
+    assert isinstance(loaded, Dataset) and loaded.num_classes == NUM_CLASSES[name]
 
     extract(archive, tmp_path / "extracted")
     folder = tmp_path / "extracted" / cifar.DATASETS[name].folder

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from event_helpers import assert_events_equal, raises_naming
-from nsnn_jax.data import DataNotFoundError
+from nsnn_jax.data import DataNotFoundError, Dataset
 from nsnn_jax.data.events import aedat, dvs_gesture
 from nsnn_jax.data.events import frames as event_frames
 
@@ -80,6 +80,7 @@ def test_load_dvs_gesture_shapes_labels_split(tmp_path):
     np.testing.assert_array_equal(data.train_y, [0, 2, 10, 1, 9])
     np.testing.assert_array_equal(data.test_y, [3, 7])
     assert data.label_names[10] == "other_gestures" and len(data.label_names) == 11
+    assert isinstance(data, Dataset)
     train_windows = [(stem, row) for stem in ("user01_fluorescent", "user01_led") for row in GESTURE_RECORDINGS[stem]]
     for sample, (stem, (_, start, end)) in zip(data.train_x, train_windows):
         t = written[stem].t

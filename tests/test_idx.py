@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nsnn_jax.data import DataNotFoundError, download, idx
+from nsnn_jax.data import DataNotFoundError, Dataset, download, idx
 
 N_TRAIN, N_TEST = 20, 10
 NAMES = {key: entry.name for key, entry in idx.DATASETS["fashion_mnist"].files.items()}
@@ -154,6 +154,7 @@ def test_load_from_data_dir(tmp_path):
     assert loaded.train_x.shape == (N_TRAIN, 28, 28) and loaded.test_y.shape == (N_TEST,)
     assert str(tmp_path / "data") in loaded.source
     assert loaded.label_names == idx.FASHION_MNIST_LABEL_NAMES and loaded.num_classes == 10
+    assert isinstance(loaded, Dataset)
 
 
 def test_load_raw_uncompressed_names(tmp_path):
