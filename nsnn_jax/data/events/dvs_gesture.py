@@ -151,7 +151,7 @@ def _help(folder: Optional[Path], problem: str) -> sources.DataNotFoundError:
         f"    DIR/user01_fluorescent.aedat           (AEDAT 3.1 recordings, userXX_<lighting>.aedat)\n"
         f"    DIR/user01_fluorescent_labels.csv      (class,startTime_usec,endTime_usec)\n"
         f"    ...\n"
-        f"(or the same inside DIR/{_GESTURE_SUBFOLDERS[0]}/; here DIR = {folder if folder is not None else '?'}). "
+        f"(or the same inside DIR/{_GESTURE_SUBFOLDERS[0]}/{'' if folder is None else f'; here DIR = {folder}'}). "
         f"The data set cannot be downloaded automatically: IBM distributes it through "
         f"https://research.ibm.com/interactive/dvsgesture/ and the download has to be done by hand, then "
         f"extracted into DIR.")
