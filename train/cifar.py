@@ -18,7 +18,7 @@ import dataclasses
 import sys
 from typing import ClassVar, Optional, Sequence
 
-from nsnn_jax.data import Dataset, augment, cifar
+from nsnn_jax.data import DataNotFoundError, Dataset, augment, cifar
 from train.common import cli, command
 from train.common.config import option
 from train.common.registry import Experiment
@@ -37,8 +37,7 @@ DEFAULTS = defaults_for_every_algorithm({
     "resnet19": dict(epochs=300, batch_size=64, lr=1e-3, timesteps=2),
     "vggsnn": dict(epochs=300, batch_size=64, lr=1e-3, timesteps=4),
 })
-MEAN_STD = {"cifar10": (augment.CIFAR10_MEAN, augment.CIFAR10_STD),
-            "cifar100": (augment.CIFAR100_MEAN, augment.CIFAR100_STD)}
+MEAN_STD = cifar.MEAN_STD
 
 
 @dataclasses.dataclass
@@ -59,11 +58,13 @@ class CifarConfig(VisionConfig):
 
 
 def load_data(config: CifarConfig) -> Dataset:
-    loaded = cifar.load_cifar(config.dataset, data_dir=config.data_dir)
-    print(f"{config.dataset}: {len(loaded.train_labels)} train / {len(loaded.test_labels)} test "
-          f"images from {loaded.source}", file=sys.stderr)
-    return Dataset(loaded.train_images, loaded.train_labels, loaded.test_images, loaded.test_labels,
-                   source=loaded.source)
+    try:
+        data = cifar.load_cifar(config.dataset, data_dir=config.data_dir)
+    except DataNotFoundError as error:
+        raise error.rephrased("--data-dir") from None
+    print(f"{config.dataset}: {len(data.train_y)} train / {len(data.test_y)} test "
+          f"images from {data.source}", file=sys.stderr)
+    return data
 
 
 def make_preprocess(config: CifarConfig):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar, Optional, Sequence
 
-from nsnn_jax.data import Dataset, dvs
+from nsnn_jax.data import DataNotFoundError, Dataset, events
 from train.common import cli, command
 from train.common import dvs as dvs_common
 from train.common.config import option
@@ -41,14 +41,11 @@ class DvsCifarConfig(dvs_common.DvsConfig):
 
 
 def load_data(config: DvsCifarConfig) -> Dataset:
-    if not config.data_dir:
-        raise FileNotFoundError(
-            "CIFAR10-DVS cannot be downloaded automatically: download the ten class archives (airplane.zip ... "
-            "truck.zip, AEDAT 2.0 recordings) from https://figshare.com/articles/dataset/CIFAR10-DVS_New/4724671, "
-            "unzip them into one folder DIR (DIR/airplane/*.aedat, ...) and pass --data-dir DIR.")
-    loaded = dvs.load_dvs_cifar10(config.data_dir, timesteps=config.timesteps, size=config.size,
-                                  split_by=config.split_by, cache_dir=config.cache_dir)
-    data = Dataset(loaded.train_x, loaded.train_y, loaded.test_x, loaded.test_y, source=loaded.source)
+    try:
+        data = events.load_cifar10_dvs(config.data_dir, timesteps=config.timesteps, size=config.size,
+                                       split_by=config.split_by, cache_dir=config.cache_dir)
+    except DataNotFoundError as error:
+        raise error.rephrased("--data-dir") from None
     dvs_common.report_frames("cifar10_dvs", data)
     return data
 

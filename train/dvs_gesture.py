@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar, Optional, Sequence
 
-from nsnn_jax.data import Dataset, dvs
+from nsnn_jax.data import DataNotFoundError, Dataset, events
 from train.common import cli, command
 from train.common import dvs as dvs_common
 from train.common.config import option
@@ -36,14 +36,11 @@ class DvsGestureConfig(dvs_common.DvsConfig):
 
 
 def load_data(config: DvsGestureConfig) -> Dataset:
-    if not config.data_dir:
-        raise FileNotFoundError(
-            "DVS128 Gesture cannot be downloaded automatically: download DvsGesture.tar.gz from "
-            "https://research.ibm.com/interactive/dvsgesture/, extract it into DIR (DIR/trials_to_train.txt, "
-            "DIR/user01_fluorescent.aedat, ...) and pass --data-dir DIR.")
-    loaded = dvs.load_dvs_gesture(config.data_dir, timesteps=config.timesteps, size=config.size,
-                                  split_by=config.split_by, cache_dir=config.cache_dir)
-    data = Dataset(loaded.train_x, loaded.train_y, loaded.test_x, loaded.test_y, source=loaded.source)
+    try:
+        data = events.load_dvs_gesture(config.data_dir, timesteps=config.timesteps, size=config.size,
+                                       split_by=config.split_by, cache_dir=config.cache_dir)
+    except DataNotFoundError as error:
+        raise error.rephrased("--data-dir") from None
     dvs_common.report_frames("dvs_gesture", data)
     return data
 

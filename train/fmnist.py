@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import jax.numpy as jnp
 
 from nsnn_jax import losses, models
-from nsnn_jax.data import Dataset, idx
+from nsnn_jax.data import DataNotFoundError, Dataset, idx
 from train.common import cli, command
 from train.common.config import TrainConfig, flag, option
 from train.common.registry import Experiment
@@ -45,11 +45,13 @@ class FmnistConfig(TrainConfig):
 
 
 def load_data(config: FmnistConfig) -> Dataset:
-    loaded = idx.load_idx_dataset(config.dataset, data_dir=config.data_dir)
-    print(f"{config.dataset}: {len(loaded.train_labels)} train / {len(loaded.test_labels)} test "
-          f"images from {loaded.source}", file=sys.stderr)
-    return Dataset(loaded.train_images, loaded.train_labels, loaded.test_images, loaded.test_labels,
-                   source=loaded.source)
+    try:
+        data = idx.load_idx_dataset(config.dataset, data_dir=config.data_dir)
+    except DataNotFoundError as error:
+        raise error.rephrased("--data-dir") from None
+    print(f"{config.dataset}: {len(data.train_y)} train / {len(data.test_y)} test "
+          f"images from {data.source}", file=sys.stderr)
+    return data
 
 
 def preprocess(images, key, train):
