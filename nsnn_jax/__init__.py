@@ -7,7 +7,7 @@ the ``conv_weight_grad`` it returns to the convolutional models.
 
 from nsnn_jax import conv, cpu, layers, losses, models, neuron, noise, perturb, sampling, surrogate
 from nsnn_jax.cpu import CpuSetup
-from nsnn_jax.layers import SpikingNeuron, ThresholdBatchNorm, TimeBatchNorm, TimeDistributed
+from nsnn_jax.layers import ReluFloor, SpikingNeuron, ThresholdBatchNorm, TimeBatchNorm, TimeDistributed
 from nsnn_jax.losses import accuracy, mse_loss, rate_cross_entropy, tet_loss
 from nsnn_jax.models import get_model, register_model
 from nsnn_jax.neuron import LIFOutput, LIFParams, lif_scan, ndl_spike, sg_spike

@@ -60,11 +60,11 @@ class SevenBNet(blocks.ConvSNN):
         conv = blocks.maybe_remat(blocks.SpikingConv, self.remat)
         for i in range(5):
             x = conv(self.channels(self.channels_conv), self.neuron, self.norm, timesteps=self.timesteps,
-                     dtype=self.dtype, name=f"conv{i}")(x, train, deterministic)
+                     name=f"conv{i}", **self.layer_options())(x, train, deterministic)
             x = blocks.max_pool(x)
         x = TimeSharedDropout(self.dropout, name="dropout0")(blocks.flatten(x), train)
-        x = blocks.SpikingDense(self.channels(self.hidden), self.neuron, self.norm, self.dtype,
-                                name="fc0")(x, train, deterministic)
+        x = blocks.SpikingDense(self.channels(self.hidden), self.neuron, self.norm,
+                                name="fc0", **self.dense_options())(x, train, deterministic)
         x = TimeSharedDropout(self.dropout, name="dropout1")(x, train)
         votes = blocks.readout(x, self.outputs * self.votes, self.dtype)
         return jnp.mean(votes.reshape(votes.shape[:2] + (self.outputs, self.votes)), axis=-1)
