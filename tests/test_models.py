@@ -300,6 +300,31 @@ def test_bad_model_settings_raise(settings, match):
         init_shapes(model, jnp.zeros((2, 16, 16, 3)))
 
 
+def test_sevenb_dropout_draws_from_the_dropout_stream():
+    """With a 'dropout' rng the masks follow it, not the membrane noise; without one, the 'noise' stream
+    (earlier behaviour) still gives the same masks for the same key."""
+    model = models.get_model("sevenb", timesteps=2, neuron=NOISY, width=1 / 16, dropout=0.5)
+    x = jnp.asarray(np.random.default_rng(1).uniform(size=(3, 2, 32, 32, 2)).astype(np.float32))
+    variables = init(model, x)
+
+    @fast_jit
+    def run(variables, noise_key, dropout_key):
+        rngs = {"noise": noise_key} if dropout_key is None else {"noise": noise_key, "dropout": dropout_key}
+        out, _ = model.apply(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
+        return out
+
+    k0, k1, k2 = jax.random.key(0), jax.random.key(1), jax.random.key(2)
+    same = run(variables, k0, k1)
+    np.testing.assert_array_equal(same, run(variables, k0, k1))
+    assert not np.array_equal(same, run(variables, k0, k2))  # another dropout key: other masks
+    old = run(variables, k0, None)
+    np.testing.assert_array_equal(old, run(variables, k0, None))
+    assert not np.array_equal(old, same)
+    # evaluation (train=False) draws no masks and, deterministic, needs no rng at all
+    eval_out = fast_jit(lambda v: model.apply(v, x, train=False, deterministic=True))(variables)
+    assert eval_out.shape == (3, 2, 11)
+
+
 # --------------------------------------------------------------------------- the MLPs and the registry
 
 
