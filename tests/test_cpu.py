@@ -157,3 +157,26 @@ def test_late_configure_warns_and_changes_nothing():
     assert report["xla_flags"] == ""  # put back as it was
     assert len(report["warnings"]) == 1 and "had no effect" in report["warnings"][0]
     assert "already running" in report["warnings"][0]
+
+
+_CACHE_AFTER_CONFIGURE = textwrap.dedent("""
+    import os, sys
+    import jax, jax.numpy as jnp
+    import nsnn_jax
+    nsnn_jax.cpu.configure()  # compiles its probe before any cache folder is set
+    jax.config.update("jax_compilation_cache_dir", sys.argv[1])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    jax.jit(lambda x: jnp.sin(x) * 3.0 + 1.0)(jnp.ones(5)).block_until_ready()
+    print(len(os.listdir(sys.argv[1])))
+""")
+
+
+def test_a_compilation_cache_set_up_after_configure_is_used(tmp_path):
+    folder = tmp_path / "xla"
+    folder.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", cpu.ENV_VAR)}
+    done = subprocess.run([sys.executable, "-c", _CACHE_AFTER_CONFIGURE, str(folder)], capture_output=True,
+                          text=True, timeout=300, env={**env, "JAX_PLATFORMS": "cpu"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.strip().splitlines()[-1]) > 0

@@ -16,7 +16,7 @@ set the flag checks that it took effect: it compiles a tiny convolution on the
 CPU and looks for a YNNPACK fusion in the compiled HLO. That starts the JAX
 backends; call :func:`configure` after ``jax.distributed.initialize`` or pass
 ``verify=False`` (the check, and with it the warning of a late call, is then
-skipped).
+skipped). A persistent compilation cache set up after the call is still used.
 """
 
 from __future__ import annotations
