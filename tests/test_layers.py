@@ -1,4 +1,4 @@
-"""Flax layers (and, until they move to their own file, the losses)."""
+"""Flax layers, the losses and a jitted MLP training step."""
 
 import chex
 import flax.linen as nn
