@@ -110,7 +110,8 @@ def configure(engine: Optional[str] = None, *, verify: bool = True) -> CpuSetup:
       version checked to know the flag (XLA aborts on unknown flags);
     * a JAX backend was already running: XLA read its flags when it started, so
       setting them now changes nothing. ``XLA_FLAGS`` is then put back as it
-      was, a ``RuntimeWarning`` says so, and ``reason`` tells why.
+      was, ``reason`` tells why and, when the CPU is the default backend, a
+      ``RuntimeWarning`` says so.
 
     The flag only concerns the CPU backend; GPU and TPU compilations ignore it.
 
@@ -156,10 +157,11 @@ def configure(engine: Optional[str] = None, *, verify: bool = True) -> CpuSetup:
             applied = False
             reason = ("a JAX backend was already running, so XLA had read its flags and CPU convolutions stay on "
                       "XLA's default engine")
-            warnings.warn(
-                f"nsnn_jax.cpu.configure() had no effect: {reason} (measured 2.5-3.5x slower on some layers). "
-                f"Call it before the first JAX computation, or set XLA_FLAGS={flags.EIGEN_FLAG} before starting "
-                f"Python.", RuntimeWarning, stacklevel=2)
+            if _default_backend() == "cpu":  # elsewhere convolutions do not run on the CPU: nothing lost
+                warnings.warn(
+                    f"nsnn_jax.cpu.configure() had no effect: {reason} (measured 2.5-3.5x slower on some layers). "
+                    f"Call it before the first JAX computation, or set XLA_FLAGS={flags.EIGEN_FLAG} before "
+                    f"starting Python.", RuntimeWarning, stacklevel=2)
         elif not verify:
             reason += " (not verified: takes effect if no JAX backend was running yet)"
     chosen = flags.convolution_engine(os.environ.get("XLA_FLAGS", ""))
