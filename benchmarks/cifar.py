@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from benchmarks.timing import conv_engine, describe_devices, time_interleaved
-from nsnn_jax import losses, models
+from nsnn_jax import cpu, losses, models
 from nsnn_jax import neuron as neuron_lib
 from nsnn_jax import noise as noise_lib
 
@@ -79,23 +79,24 @@ def make_step(model, batch: int, timesteps: int, classes: int = 10, repeat_input
 
 
 def build_candidates(arch: str, timesteps: int, sigma: float, remat_modes: Sequence[bool], dtype,
-                     width: float = 1.0) -> dict:
+                     width: float = 1.0, conv_weight_grad: str = "xla") -> dict:
     noisy = neuron_lib.LIFParams(noise=noise_lib.Gaussian(sigma))
-    common = dict(outputs=10, timesteps=timesteps, width=width, dtype=None if dtype == jnp.float32 else dtype)
+    common = dict(outputs=10, timesteps=timesteps, width=width, dtype=None if dtype == jnp.float32 else dtype,
+                  conv_weight_grad=conv_weight_grad)
     candidates = {}
     for remat in remat_modes:
         suffix = "+remat" if remat else ""
         candidates["nsnn" + suffix] = (models.get_model(arch, neuron=noisy, remat=remat, **common), False)
         candidates["dsnn" + suffix] = (models.get_model(arch, neuron=noisy._replace(noise=None), remat=remat, **common), False)
-    candidates["floor"] = (models.get_model(arch, neuron=None, sequence_input=True, **common), True)
+    candidates["floor"] = (models.get_model(arch, activation="relu", sequence_input=True, **common), True)
     return candidates
 
 
-def measure(args, timesteps: int, remat_modes: Sequence[bool], dtype) -> dict:
+def measure(args, timesteps: int, remat_modes: Sequence[bool], dtype, conv_weight_grad: str = "xla") -> dict:
     """Times every candidate at ``timesteps``, prints the table, returns the figures."""
     steps, memory, compile_s = {}, {}, {}
     for name, (model, repeat) in build_candidates(
-            args.arch, timesteps, args.sigma, remat_modes, dtype, args.width).items():
+            args.arch, timesteps, args.sigma, remat_modes, dtype, args.width, conv_weight_grad).items():
         steps[name], memory[name], compile_s[name] = make_step(
             model, args.batch_size, timesteps, repeat_input=repeat, dtype=dtype)
     timings = time_interleaved(steps, rounds=args.rounds, steps_per_round=args.steps)
@@ -147,13 +148,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     parser.add_argument("--steps", type=int, default=3, help="steps per round")
     args = parser.parse_args(argv)
+    setup = cpu.configure()
     if args.batch_size < 1 or args.rounds < 1 or args.steps < 1:
         parser.error("--batch-size, --rounds and --steps must be >= 1")
     if not args.width > 0:
         parser.error("--width must be > 0")
     dtype = jnp.bfloat16 if args.dtype == "bfloat16" else jnp.float32
     remat_modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.remat]
-    runs = [measure(args, timesteps, remat_modes, dtype) for timesteps in args.timesteps]
+    runs = [measure(args, timesteps, remat_modes, dtype, setup.conv_weight_grad) for timesteps in args.timesteps]
     result = runs[0] if len(runs) == 1 else {"arch": args.arch, "runs": runs}
     print(json.dumps(result))
     return result

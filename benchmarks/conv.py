@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nsnn_jax import conv
+from nsnn_jax import conv, cpu
 from benchmarks.timing import conv_engine, describe_devices, time_interleaved
 
 # (H, W, C_in, C_out)
@@ -53,10 +53,7 @@ def make_step(batch: int, layer: tuple[int, int, int, int], mode: str, kernel_si
     pairs = conv.explicit_padding("SAME", (h, w), (kernel_size, kernel_size), (1, 1))
 
     def loss(x, kernel):
-        if mode in conv.WEIGHT_GRAD_MODES:
-            y = conv.conv2d(x, kernel, (1, 1), pairs, mode)
-        else:
-            y = conv._conv(x, kernel, (1, 1), pairs, mode)
+        y = conv.conv2d(x, kernel, (1, 1), pairs, mode)
         return jnp.sum(y.astype(jnp.float32) * cotangent.astype(jnp.float32))
 
     return functools.partial(jax.jit(jax.value_and_grad(loss, argnums=(0, 1))), x, kernel)
@@ -74,6 +71,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     parser.add_argument("--steps", type=int, default=2, help="calls per round")
     args = parser.parse_args(argv)
+    cpu.configure()
     if args.batch_size < 1 or args.kernel < 1 or args.rounds < 1 or args.steps < 1:
         parser.error("--batch-size, --kernel, --rounds and --steps must be >= 1")
     try:
@@ -81,7 +79,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     except ValueError as error:
         parser.error(f"--layers: {error}")
     dtype = jnp.dtype(args.dtype)
-    modes = ["xla", "shifted"] + (["taps", "im2col"] if args.formulations else [])
+    modes = list(conv.WEIGHT_GRAD_MODES) + (list(conv.MATMUL_FORMULATIONS) if args.formulations else [])
 
     print(f"conv {args.kernel}x{args.kernel} stride 1 SAME, B={args.batch_size}, {args.dtype}, value_and_grad "
           f"w.r.t. x and kernel, {describe_devices()}")

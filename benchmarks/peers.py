@@ -28,6 +28,7 @@ from benchmarks import torch_peers
 from benchmarks.cifar import parse_positive_ints
 from benchmarks.timing import conv_engine, describe_devices, time_interleaved
 from benchmarks.workloads import JAX_CANDIDATES, WORKLOADS, Workload, build_jax
+from nsnn_jax import cpu
 
 CANDIDATES = JAX_CANDIDATES + torch_peers.TORCH_CANDIDATES
 SNN_PEERS = ("spikingjelly", "snntorch", "norse")
@@ -41,10 +42,10 @@ def parse_candidates(text: str) -> tuple[str, ...]:
     return names
 
 
-def build(name: str, workload: Workload, sigma: float):
+def build(name: str, workload: Workload, sigma: float, conv_weight_grad: str = "xla"):
     """``(run, compile seconds or None)`` for candidate ``name``."""
     if name in JAX_CANDIDATES:
-        return build_jax(name, workload, sigma)
+        return build_jax(name, workload, sigma, conv_weight_grad=conv_weight_grad)
     return torch_peers.build_torch(name, workload)
 
 
@@ -59,7 +60,7 @@ def _proc_status_kib(field: str) -> Optional[int]:
     return None
 
 
-def probe_memory(name: str, workload: Workload, sigma: float) -> Optional[int]:
+def probe_memory(name: str, workload: Workload, sigma: float, conv_weight_grad: str = "xla") -> Optional[int]:
     """In this process: bytes of peak RSS above the RSS once the framework is loaded,
     over building ``name`` and running three steps (None where /proc is missing)."""
     if name in JAX_CANDIDATES:
@@ -69,7 +70,7 @@ def probe_memory(name: str, workload: Workload, sigma: float) -> Optional[int]:
 
         torch.zeros(1)
     baseline = _proc_status_kib("VmRSS")
-    run, _ = build(name, workload, sigma)
+    run, _ = build(name, workload, sigma, conv_weight_grad)
     for _ in range(3):
         jax.block_until_ready(run())
     peak = _proc_status_kib("VmHWM")
@@ -158,6 +159,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                         help="measure peak memory, one fresh process per candidate")
     parser.add_argument("--probe-memory", metavar="NAME", choices=CANDIDATES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    setup = cpu.configure()
     base = WORKLOADS[args.workload]
     workload = base._replace(
         timesteps=base.timesteps if args.timesteps is None else args.timesteps,
@@ -172,7 +174,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if not args.sigma > 0:
         parser.error("--sigma must be > 0")
     if args.probe_memory:
-        result = {"peak_bytes": probe_memory(args.probe_memory, workload, args.sigma)}
+        result = {"peak_bytes": probe_memory(args.probe_memory, workload, args.sigma, setup.conv_weight_grad)}
         print(json.dumps(result))
         return result
 
@@ -183,7 +185,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             skipped[name] = why
             continue
         try:
-            steps[name], compile_s[name] = build(name, workload, args.sigma)
+            steps[name], compile_s[name] = build(name, workload, args.sigma, setup.conv_weight_grad)
         except Exception as error:  # a peer whose API moved: report it, time the others
             if name in JAX_CANDIDATES:
                 raise

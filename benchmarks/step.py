@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from nsnn_jax import losses, models
+from nsnn_jax import cpu, losses, models
 from nsnn_jax import neuron as neuron_lib
 from nsnn_jax import noise as noise_lib
 from benchmarks.timing import time_interleaved
@@ -62,6 +62,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds")
     parser.add_argument("--steps", type=int, default=10, help="steps per round")
     args = parser.parse_args(argv)
+    cpu.configure()
     hidden = tuple(int(h) for h in args.hidden.split(","))
     if args.timesteps < 1 or args.batch_size < 1:
         parser.error("--timesteps and --batch-size must be >= 1")

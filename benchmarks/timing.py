@@ -13,7 +13,7 @@ from typing import Callable
 
 import jax
 
-from nsnn_jax import xla_cpu
+from nsnn_jax import cpu
 
 
 def time_interleaved(candidates: dict[str, Callable[[], object]], rounds: int = 5,
@@ -49,7 +49,7 @@ def time_interleaved(candidates: dict[str, Callable[[], object]], rounds: int = 
 
 def conv_engine() -> str | None:
     """XLA's CPU convolution engine (``'eigen'`` or ``'xla-default'``), or ``None`` off the CPU."""
-    return xla_cpu.convolution_engine() if jax.default_backend() == "cpu" else None
+    return cpu.convolution_engine() if jax.default_backend() == "cpu" else None
 
 
 def describe_devices() -> str:

@@ -83,7 +83,7 @@ class PeerConvNet(blocks.ConvSNN):
         x = self.checked_input(x)
         for i, channels in enumerate(self.conv_channels):
             x = blocks.SpikingConv(channels, self.neuron, self.norm, timesteps=self.timesteps,
-                                   dtype=self.dtype, name=f"conv{i}")(x, train, deterministic)
+                                   name=f"conv{i}", **self.layer_options())(x, train, deterministic)
             if i > 0:
                 x = blocks.avg_pool(x)
         return blocks.readout(blocks.flatten(x), self.outputs, self.dtype)
@@ -92,23 +92,25 @@ class PeerConvNet(blocks.ConvSNN):
 JAX_CANDIDATES = ("jax_nsnn", "jax_dsnn", "jax_floor")
 
 
-def _model(name: str, workload: Workload, sigma: float):
+def _model(name: str, workload: Workload, sigma: float, conv_weight_grad: str = "xla"):
     noisy = neuron_lib.LIFParams(noise=noise_lib.Gaussian(sigma))
     neuron = {"jax_nsnn": noisy, "jax_dsnn": noisy._replace(noise=None), "jax_floor": None}[name]
     if workload.kind == "mlp":
         kind = "ann_mlp" if neuron is None else "mlp"
         return models.get_model(kind, hidden=workload.widths, outputs=workload.classes,
                                 timesteps=workload.timesteps, **({} if neuron is None else {"neuron": neuron}))
-    return PeerConvNet(outputs=workload.classes, timesteps=workload.timesteps, neuron=neuron, norm="bn",
-                       conv_channels=workload.widths, sequence_input=neuron is None)
+    floor = dict(activation="relu") if neuron is None else dict(neuron=neuron)
+    return PeerConvNet(outputs=workload.classes, timesteps=workload.timesteps, norm="bn", **floor,
+                       conv_channels=workload.widths, sequence_input=neuron is None,
+                       conv_weight_grad=conv_weight_grad)
 
 
-def build_jax(name: str, workload: Workload, sigma: float = 0.3, seed: int = 0):
+def build_jax(name: str, workload: Workload, sigma: float = 0.3, seed: int = 0, conv_weight_grad: str = "xla"):
     """A compiled training step of candidate ``name``: ``(run, compile seconds)``.
 
     ``run()`` performs one step and returns the loss (a JAX array, not waited on).
     """
-    model = _model(name, workload, sigma)
+    model = _model(name, workload, sigma, conv_weight_grad)
     # ReluMLP repeats its (B, D) input itself; the conv floor takes the (T, B, ...) repeat.
     repeat = name == "jax_floor" and workload.kind == "conv"
     run, _, compile_s = cifar_bench.make_step(model, workload.batch, workload.timesteps, workload.classes,

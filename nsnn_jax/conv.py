@@ -15,27 +15,15 @@ a ``(C_in, C_out)`` product contracting over the batch and output positions
 well, one im2col product over all taps instead). On two CPU cores this weight
 gradient measured ~2.5x faster than that engine's, and a whole forward +
 backward of a 3x3 conv layer with 64 or more channels 1.4-1.8x faster. With
-XLA's Eigen convolutions (:mod:`nsnn_jax.xla_cpu`, the default once
-:mod:`nsnn_jax` is imported) XLA's own weight gradient is the faster one
-(1.15-1.4x), and ``'auto'`` picks it.
+XLA's Eigen convolutions (:func:`nsnn_jax.cpu.configure`) XLA's own weight
+gradient is the faster one (1.15-1.4x).
 
-Choosing the weight gradient, most specific first:
-
-1. the ``weight_grad`` argument of :func:`conv2d` (or attribute of :class:`Conv`)
-   when it is ``'xla'`` or ``'shifted'``;
-2. otherwise (``'auto'``, the default) the process-wide setting of
-   :func:`set_weight_grad`, or when that was never called the environment
-   variable ``NSNN_JAX_CONV_WEIGHT_GRAD`` (``xla``, ``shifted`` or ``auto``);
-3. ``'auto'`` at that point means ``'xla'`` on accelerators, and on the CPU
-   backend ``'xla'`` when XLA runs convolutions with Eigen
-   (:func:`nsnn_jax.xla_cpu.convolution_engine`, the default once
-   :mod:`nsnn_jax` is imported), ``'shifted'`` when it runs them with its default
-   engine (YNNPACK in jaxlib 0.10), whose weight gradient was the slow one.
-
-The choice is made when the function is traced, so a function that is already
-jitted keeps the weight gradient it was compiled with; set the switch (or the
-environment variable, e.g. ``NSNN_JAX_CONV_WEIGHT_GRAD=xla`` to turn the
-matmul formulation off) before the first call.
+The weight gradient is an explicit argument (``weight_grad`` of :func:`conv2d`
+and of :class:`Conv`, ``conv_weight_grad`` of the models), ``'xla'`` by
+default; :func:`nsnn_jax.cpu.configure` returns the one that suits the engine
+it set. Nothing is read from the environment. ``'taps'`` and ``'im2col'``
+(:data:`MATMUL_FORMULATIONS`) force one of the two formulations ``'shifted'``
+chooses between, for benchmarks.
 
 :class:`Conv` is a Flax module with the parameters of ``flax.linen.Conv`` (names,
 shapes, initialisers), so it replaces ``nn.Conv`` without changing checkpoints.
@@ -44,7 +32,6 @@ shapes, initialisers), so it replaces ``nn.Conv`` without changing checkpoints.
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any, Callable, Optional, Sequence, Union
 
 import flax.linen as nn
@@ -53,66 +40,27 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from nsnn_jax import xla_cpu
+__all__ = ["Conv", "MATMUL_FORMULATIONS", "WEIGHT_GRAD_MODES", "conv2d", "explicit_padding",
+           "check_weight_grad"]
 
-__all__ = ["Conv", "ENV_VAR", "WEIGHT_GRAD_MODES", "conv2d", "explicit_padding", "get_weight_grad",
-           "resolve_weight_grad", "set_weight_grad"]
-
-ENV_VAR = "NSNN_JAX_CONV_WEIGHT_GRAD"
-WEIGHT_GRAD_MODES = ("auto", "xla", "shifted")
+WEIGHT_GRAD_MODES = ("xla", "shifted")
+MATMUL_FORMULATIONS = ("taps", "im2col")
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 
 Padding = Union[str, int, Sequence[Union[int, tuple[int, int]]]]
 Pairs = tuple[tuple[int, int], tuple[int, int]]
 
-# None: defer to the environment variable.
-_process_mode: Optional[str] = None
 
+def check_weight_grad(weight_grad: str, what: str = "weight_grad") -> str:
+    """Returns ``weight_grad`` if it is one of :data:`WEIGHT_GRAD_MODES` or :data:`MATMUL_FORMULATIONS`.
 
-def _check_mode(mode: str, what: str) -> str:
-    if mode not in WEIGHT_GRAD_MODES:
-        raise ValueError(f"{what} must be one of {WEIGHT_GRAD_MODES}, got {mode!r}.")
-    return mode
-
-
-def set_weight_grad(mode: Optional[str]) -> None:
-    """Sets the process-wide weight gradient used where ``weight_grad='auto'``.
-
-    Args:
-      mode: ``'xla'``, ``'shifted'`` or ``'auto'`` (by backend); ``None`` goes
-        back to the environment variable ``NSNN_JAX_CONV_WEIGHT_GRAD``.
-
-    Functions traced before the call keep their weight gradient.
+    Raises:
+      ValueError: anything else, naming ``what`` and the valid values.
     """
-    global _process_mode
-    _process_mode = None if mode is None else _check_mode(mode, "set_weight_grad mode")
-
-
-def get_weight_grad() -> str:
-    """The process-wide setting: :func:`set_weight_grad`'s, else the environment's, else ``'auto'``."""
-    if _process_mode is not None:
-        return _process_mode
-    return _check_mode(os.environ.get(ENV_VAR, "auto").strip().lower() or "auto", ENV_VAR)
-
-
-def resolve_weight_grad(weight_grad: str = "auto") -> str:
-    """The concrete weight gradient, ``'xla'`` or ``'shifted'``, for a ``weight_grad`` argument.
-
-    Args:
-      weight_grad: ``'xla'``, ``'shifted'`` or ``'auto'``.
-
-    Returns:
-      ``weight_grad`` itself unless it is ``'auto'``; then the process-wide
-      setting, where ``'auto'`` means ``'shifted'`` on the CPU backend with
-      XLA's default convolution engine and ``'xla'`` otherwise.
-    """
-    mode = _check_mode(weight_grad, "weight_grad")
-    if mode == "auto":
-        mode = get_weight_grad()
-    if mode == "auto":
-        slow_xla_weight_grad = jax.default_backend() == "cpu" and xla_cpu.convolution_engine() != "eigen"
-        mode = "shifted" if slow_xla_weight_grad else "xla"
-    return mode
+    if weight_grad not in WEIGHT_GRAD_MODES + MATMUL_FORMULATIONS:
+        raise ValueError(f"{what} must be one of {WEIGHT_GRAD_MODES} (or {MATMUL_FORMULATIONS} to force one "
+                         f"formulation of 'shifted'), got {weight_grad!r}.")
+    return weight_grad
 
 
 def _pair(value: Union[int, Sequence[int]], what: str) -> tuple[int, int]:
@@ -223,7 +171,6 @@ def _weight_grad_matmul(x: jax.Array, g: jax.Array, kernel_hw: Sequence[int], st
     return _weight_grad_shifted(x, g, kernel_hw, strides, padding)
 
 
-# "taps" and "im2col" force one formulation, for benchmarks.
 _MATMUL_WEIGHT_GRADS = {"shifted": _weight_grad_matmul, "taps": _weight_grad_shifted, "im2col": _weight_grad_im2col}
 
 
@@ -257,7 +204,7 @@ _conv.defvjp(_conv_fwd, _conv_bwd)
 
 
 def conv2d(x: jax.Array, kernel: jax.Array, strides: Union[int, Sequence[int]] = (1, 1),
-           padding: Padding = "SAME", weight_grad: str = "auto", *,
+           padding: Padding = "SAME", weight_grad: str = "xla", *,
            lhs_dilation: Any = None, rhs_dilation: Any = None, feature_group_count: int = 1) -> jax.Array:
     """``lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=('NHWC', 'HWIO', 'NHWC'))``.
 
@@ -273,7 +220,9 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: Union[int, Sequence[int]] =
       padding: ``'SAME'``, ``'VALID'``, an int, a pair of ints or
         ``((top, bottom), (left, right))``; strings are turned into explicit
         pairs as XLA does (:func:`explicit_padding`).
-      weight_grad: ``'auto'``, ``'xla'`` or ``'shifted'``.
+      weight_grad: ``'xla'`` (XLA's transpose of the convolution, default) or
+        ``'shifted'`` (matrix products); ``'taps'`` or ``'im2col'`` force one
+        formulation of ``'shifted'``.
       lhs_dilation, rhs_dilation, feature_group_count: not supported; anything
         but the defaults raises ``ValueError``.
 
@@ -292,7 +241,7 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: Union[int, Sequence[int]] =
         raise ValueError(f"x has {x.shape[-1]} channels but the kernel expects {kernel.shape[2]}.")
     strides = _pair(strides, "strides")
     pairs = explicit_padding(padding, x.shape[1:3], kernel.shape[:2], strides)
-    return _conv(x, kernel, strides, pairs, resolve_weight_grad(weight_grad))
+    return _conv(x, kernel, strides, pairs, check_weight_grad(weight_grad))
 
 
 class Conv(nn.Module):
@@ -313,7 +262,7 @@ class Conv(nn.Module):
       param_dtype: parameter dtype.
       kernel_init: kernel initialiser.
       bias_init: bias initialiser.
-      weight_grad: ``'auto'``, ``'xla'`` or ``'shifted'`` (see :func:`conv2d`).
+      weight_grad: ``'xla'`` (default) or ``'shifted'`` (see :func:`conv2d`).
     """
 
     features: int
@@ -325,7 +274,7 @@ class Conv(nn.Module):
     param_dtype: Any = jnp.float32
     kernel_init: Callable = nn.initializers.lecun_normal()
     bias_init: Callable = nn.initializers.zeros_init()
-    weight_grad: str = "auto"
+    weight_grad: str = "xla"
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:

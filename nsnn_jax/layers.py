@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from nsnn_jax import neuron as neuron_lib
 
-__all__ = ["SpikingNeuron", "TimeDistributed", "TimeBatchNorm", "ThresholdBatchNorm", "sown_by_layer"]
+__all__ = ["ReluFloor", "SpikingNeuron", "TimeDistributed", "TimeBatchNorm", "ThresholdBatchNorm", "sown_by_layer"]
 
 
 class SpikingNeuron(nn.Module):
@@ -30,18 +30,19 @@ class SpikingNeuron(nn.Module):
     collection and, when ``'spikes'`` is mutable, the spikes ``(T, B, ...)``.
     """
 
-    params: Optional[neuron_lib.LIFParams] = neuron_lib.LIFParams()
+    params: neuron_lib.LIFParams = neuron_lib.LIFParams()
     deterministic: bool = False
 
     @nn.compact
     def __call__(self, currents: jax.Array, deterministic: Optional[bool] = None) -> jax.Array:
         """Args: currents ``(T, B, ...)``. Returns: spikes ``(T, B, ...)``.
 
-        ``params=None`` makes the layer a ReLU: the plain-ANN floor of the
-        benchmarks, built from the same model code.
+        Raises:
+          ValueError: ``params`` is not a ``LIFParams`` (a ReLU is :class:`ReluFloor`).
         """
-        if self.params is None:
-            return nn.relu(currents)
+        if not isinstance(self.params, neuron_lib.LIFParams):
+            raise ValueError(f"SpikingNeuron needs params=LIFParams(...), got {self.params!r}; for a ReLU in "
+                             f"place of the neurons use ReluFloor (models: activation='relu').")
         if deterministic is None:
             deterministic = self.deterministic
         noisy = self.params.noise is not None and not deterministic
@@ -51,6 +52,21 @@ class SpikingNeuron(nn.Module):
         if self.is_mutable_collection("spikes"):
             self.sow("spikes", "spikes", spikes)
         return spikes
+
+
+class ReluFloor(nn.Module):
+    """A ReLU in place of a :class:`SpikingNeuron`: the plain-ANN floor of the benchmarks.
+
+    Called like a :class:`SpikingNeuron` (``currents (T, B, ...)``, an ignored
+    ``deterministic``), it draws no noise and sows nothing, so the same model
+    code builds the floor (``activation='relu'`` of the conv models).
+    """
+
+    @nn.compact
+    def __call__(self, currents: jax.Array, deterministic: Optional[bool] = None) -> jax.Array:
+        """Args: currents ``(T, B, ...)``; deterministic: unused. Returns: ``max(currents, 0)``."""
+        del deterministic
+        return nn.relu(currents)
 
 
 def sown_by_layer(collection: Any, name: str) -> dict[str, jax.Array]:

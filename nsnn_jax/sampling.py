@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import math
-import statistics
 
 import jax
 import jax.numpy as jnp
@@ -61,31 +60,14 @@ def counter_bits(key: jax.Array, size: int) -> jax.Array:
     return _fmix32(_fmix32(counter * jnp.uint32(0x9E3779B9) + seed[0]) ^ seed[1])
 
 
-def _gaussian_quantiles(u: np.ndarray) -> np.ndarray:
-    inverse = np.vectorize(statistics.NormalDist().inv_cdf, otypes=[np.float64])
-    return inverse(u)
-
-
-def _unit_quantiles(name: str, u: np.ndarray) -> np.ndarray:
-    """Quantiles of the family with scale 1 at probabilities ``u`` (float64)."""
-    if name == "gaussian":
-        return _gaussian_quantiles(u)
-    if name == "logistic":
-        return np.log(u) - np.log1p(-u)
-    if name == "uniform":
-        return 2.0 * u - 1.0
-    if name == "triangular":
-        return np.where(u < 0.5, np.sqrt(2.0 * u) - 1.0, 1.0 - np.sqrt(2.0 * (1.0 - u)))
-    if name == "arctan":
-        return np.tan(math.pi * (u - 0.5))
-    raise ValueError(f"No quantile function for noise family {name!r}.")
-
-
 @functools.lru_cache(maxsize=64)
 def quantile_table(family: noise_lib.NoiseFamily) -> np.ndarray:
-    """The family's quantiles at ``(k + 1/2) / 2^16``, ``k = 0 .. 2^16 - 1`` (float32)."""
+    """The family's quantiles at ``(k + 1/2) / 2^16``, ``k = 0 .. 2^16 - 1`` (float32).
+
+    Computed in float64 with ``family.quantile_f64``, then rounded once.
+    """
     u = (np.arange(_LEVELS, dtype=np.float64) + 0.5) / _LEVELS
-    return (family.scale * _unit_quantiles(family.name, u)).astype(np.float32)
+    return family.quantile_f64(u).astype(np.float32)
 
 
 def draw_noise(family: noise_lib.NoiseFamily, key: jax.Array, shape, dtype=jnp.float32,

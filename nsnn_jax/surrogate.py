@@ -15,18 +15,23 @@ arctan         ``alpha/2 / (1 + (pi/2 alpha x)^2)``          Arctan(2/(pi alpha)
 =============  ==========================================  ======================
 
 ``matching_surrogate(noise)`` and ``matching_noise(surrogate)`` convert between
-the two columns; the surrogate then equals the noise PDF exactly.
+the two columns; the surrogate then equals the noise PDF exactly. The
+conversions live on the noise classes (:mod:`nsnn_jax.noise`): each declares
+its ``surrogate_form`` and converts its scale to and from ``alpha``; defining a
+family registers it here as the twin of its form.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 
-from nsnn_jax import noise as noise_lib
+if TYPE_CHECKING:  # noise imports this module to name its twins
+    from nsnn_jax import noise as noise_lib
 
 __all__ = [
     "Surrogate",
@@ -34,27 +39,40 @@ __all__ = [
     "get_surrogate",
     "matching_surrogate",
     "matching_noise",
+    "register_twin",
+    "twin_family",
 ]
 
 _FORMS = ("erf", "sigmoid", "rectangular", "triangular", "arctan")
 
-# alpha -> noise scale of the twin family, and the family's name.
-_TWIN = {
-    "erf": ("gaussian", lambda a: 1.0 / (a * math.sqrt(2.0))),
-    "sigmoid": ("logistic", lambda a: 1.0 / a),
-    "rectangular": ("uniform", lambda a: 1.0 / a),
-    "triangular": ("triangular", lambda a: 1.0 / a),
-    "arctan": ("arctan", lambda a: 2.0 / (math.pi * a)),
-}
-_FROM_NOISE = {
-    "gaussian": ("erf", lambda s: 1.0 / (s * math.sqrt(2.0))),
-    "logistic": ("sigmoid", lambda s: 1.0 / s),
-    "uniform": ("rectangular", lambda s: 1.0 / s),
-    "triangular": ("triangular", lambda s: 1.0 / s),
-    "arctan": ("arctan", lambda s: 2.0 / (math.pi * s)),
-}
-
 SURROGATES = _FORMS
+
+# form -> the noise family class whose PDF it is, registered by the family classes.
+_TWIN_FAMILIES: dict[str, type] = {}
+
+
+def register_twin(form: str, family_class: type) -> None:
+    """Records ``family_class`` (a :class:`nsnn_jax.noise.NoiseFamily` subclass) as the twin of ``form``.
+
+    Raises:
+      ValueError: ``form`` is not a surrogate form, or already has a twin.
+    """
+    if form not in _FORMS:
+        raise ValueError(f"{family_class.__name__} names the surrogate form {form!r}; expected one of {list(_FORMS)}.")
+    if form in _TWIN_FAMILIES and _TWIN_FAMILIES[form] is not family_class:
+        raise ValueError(f"The surrogate {form!r} already has the twin {_TWIN_FAMILIES[form].__name__}.")
+    _TWIN_FAMILIES[form] = family_class
+
+
+def twin_family(form: str) -> type:
+    """The noise family class whose PDF the surrogate ``form`` is.
+
+    Raises:
+      ValueError: no family declares ``form`` as its surrogate.
+    """
+    if form not in _TWIN_FAMILIES:
+        raise ValueError(f"No noise family is the twin of the surrogate {form!r}; known: {sorted(_TWIN_FAMILIES)}.")
+    return _TWIN_FAMILIES[form]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,13 +116,11 @@ def get_surrogate(form: str, alpha: float = 1.0) -> Surrogate:
     return Surrogate(str(form).lower(), alpha)
 
 
-def matching_surrogate(noise: noise_lib.NoiseFamily) -> Surrogate:
-    """The surrogate equal to ``noise.pdf`` everywhere (the NDL <-> SGL table)."""
-    form, alpha = _FROM_NOISE[noise.name]
-    return Surrogate(form, alpha(noise.scale))
+def matching_surrogate(noise: "noise_lib.NoiseFamily") -> Surrogate:
+    """The surrogate equal to ``noise.pdf`` everywhere (the NDL <-> SGL table): ``noise.surrogate()``."""
+    return noise.surrogate()
 
 
-def matching_noise(surrogate: Surrogate) -> noise_lib.NoiseFamily:
+def matching_noise(surrogate: Surrogate) -> "noise_lib.NoiseFamily":
     """The noise family whose PDF equals ``surrogate`` everywhere."""
-    name, scale = _TWIN[surrogate.form]
-    return noise_lib.get_noise(name, scale(surrogate.alpha))
+    return twin_family(surrogate.form).from_surrogate_alpha(surrogate.alpha)

@@ -19,8 +19,12 @@ import http.server  # noqa: E402
 import threading  # noqa: E402
 
 import jax  # noqa: E402
-import nsnn_jax  # noqa: E402,F401  (XLA's CPU flags, before any test starts a backend)
 import pytest  # noqa: E402
+
+import nsnn_jax  # noqa: E402
+
+# XLA's CPU convolution engine, before any test starts a backend (the commands and benchmarks do the same).
+CPU_SETUP = nsnn_jax.cpu.configure()
 
 
 def pytest_configure(config):

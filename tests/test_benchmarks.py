@@ -8,7 +8,7 @@ from benchmarks import cifar as cifar_bench
 from benchmarks import peers as peers_bench
 from benchmarks import torch_peers
 from benchmarks import step as step_bench
-from nsnn_jax import xla_cpu
+from nsnn_jax import cpu
 
 pytestmark = [pytest.mark.standard_promotion,  # optax inside
               pytest.mark.usefixtures("fast_compilation")]
@@ -62,7 +62,7 @@ def test_peer_benchmark_times_every_candidate_or_says_why_not(workload, capsys):
     result = peers_bench.main(["--workload", workload, *TINY_PEERS[workload],
                                "--rounds", "1", "--steps", "1", "--no-memory"])
     assert last_json_line(capsys) == json.loads(json.dumps(result))
-    assert result["conv_engine"] == xla_cpu.convolution_engine()
+    assert result["conv_engine"] == cpu.convolution_engine()
     assert set(result["results"]) | set(result["skipped"]) == set(peers_bench.CANDIDATES)
     assert not set(result["results"]) & set(result["skipped"])
     for name in torch_peers.TORCH_CANDIDATES:

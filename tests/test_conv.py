@@ -1,4 +1,4 @@
-"""nsnn_jax.conv: the forward, both weight gradients, the switch and the Flax module.
+"""nsnn_jax.conv: the forward, both weight gradients, the explicit choice between them and the Flax module.
 
 Tolerances: float32 gradients must match ``jax.grad`` of the plain
 ``lax.conv_general_dilated`` loss to ``rtol=1e-4`` and ``atol=1e-5 * max|ref|``
@@ -19,7 +19,7 @@ import pytest
 from jax import lax
 
 from benchmarks import conv as conv_bench
-from nsnn_jax import conv, xla_cpu
+from nsnn_jax import conv, cpu
 
 DN = ("NHWC", "HWIO", "NHWC")
 
@@ -68,13 +68,6 @@ def conv_loss(x, kernel, strides, padding, cotangent, weight_grad):
     return jnp.sum(y.astype(jnp.float32) * cotangent.astype(jnp.float32))
 
 
-def private_loss(x, kernel, strides, padding, cotangent, formulation):
-    """Calls the custom VJP with one matmul formulation forced ("taps" or "im2col")."""
-    pairs = conv.explicit_padding(padding, x.shape[1:3], kernel.shape[:2], strides)
-    y = conv._conv(x, kernel, strides, pairs, formulation)
-    return jnp.sum(y.astype(jnp.float32) * cotangent.astype(jnp.float32))
-
-
 def assert_grads_close(got, ref, rtol, atol_scale):
     for g, r in zip(got, ref):
         assert g.shape == r.shape
@@ -114,12 +107,12 @@ def test_gradients_equal_lax_conv(case, weight_grad):
     assert_grads_close(got, ref, rtol=1e-4, atol_scale=1e-5)
 
 
-@pytest.mark.parametrize("formulation", ["taps", "im2col"])
+@pytest.mark.parametrize("formulation", conv.MATMUL_FORMULATIONS)
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_both_matmul_formulations_equal_lax_conv(case, formulation):
     x, kernel, strides, padding, cotangent = make_case(case)
     ref = jax.grad(lax_loss, argnums=1)(x, kernel, strides, padding, cotangent)
-    got = jax.grad(private_loss, argnums=1)(x, kernel, strides, padding, cotangent, formulation)
+    got = jax.grad(conv_loss, argnums=1)(x, kernel, strides, padding, cotangent, formulation)
     assert_grads_close((got,), (ref,), rtol=1e-4, atol_scale=1e-5)
 
 
@@ -165,69 +158,51 @@ def count_primitives(fn, *args):
     return text.count("dot_general"), text.count("conv_general_dilated")
 
 
-@pytest.fixture
-def reset_switch(monkeypatch):
-    monkeypatch.delenv(conv.ENV_VAR, raising=False)
-    conv.set_weight_grad(None)
-    yield monkeypatch
-    conv.set_weight_grad(None)
-
-
-def grad_primitives(weight_grad="auto"):
+def grad_primitives(weight_grad=None):
     """(dot_generals, convolutions) in the jaxpr of the gradient of a 3x3, 16 -> 8 channel conv."""
     x, kernel, strides, padding, cotangent = make_case(CASES[9])
-    return count_primitives(lambda a, b: jax.grad(conv_loss, argnums=(0, 1))(a, b, strides, padding, cotangent,
-                                                                             weight_grad), x, kernel)
+    extra = () if weight_grad is None else (weight_grad,)
+
+    def loss(a, b):
+        y = conv.conv2d(a, b, strides, padding, *extra)
+        return jnp.sum(y * cotangent)
+
+    return count_primitives(jax.grad(loss, argnums=(0, 1)), x, kernel)
 
 
-def test_modes_in_the_jaxpr(reset_switch):
+def test_modes_in_the_jaxpr():
     # forward + input gradient + XLA weight gradient: 3 convolutions, no products
     assert grad_primitives("xla") == (0, 3)
-    # the weight gradient as one product per tap
+    # the weight gradient as one product per tap (16 input channels: no im2col)
+    assert grad_primitives("shifted") == (9, 2)
+    assert grad_primitives("taps") == (9, 2)
+    assert grad_primitives("im2col") == (1, 2)
+
+
+def test_default_is_xla_whatever_the_environment(monkeypatch):
+    """No environment variable or XLA flag is read when a conv is traced."""
+    monkeypatch.setenv("XLA_FLAGS", f"{cpu.FLAG}=+individual_convolution")
+    monkeypatch.setenv("NSNN_JAX_CONV_WEIGHT_GRAD", "shifted")
+    assert grad_primitives() == (0, 3)
     assert grad_primitives("shifted") == (9, 2)
 
 
-@pytest.mark.parametrize("xla_flags, weight_grad, primitives", [
-    ("", "shifted", (9, 2)),
-    (f"{xla_cpu.FLAG}=+individual_convolution", "shifted", (9, 2)),
-    (xla_cpu.EIGEN_FLAG, "xla", (0, 3)),
-])
-def test_auto_on_cpu_follows_the_convolution_engine(reset_switch, xla_flags, weight_grad, primitives):
-    # XLA's default CPU engine: the per-tap products; Eigen convolutions: XLA's own weight gradient
-    assert jax.default_backend() == "cpu"
-    assert conv.get_weight_grad() == "auto"
-    reset_switch.setenv("XLA_FLAGS", xla_flags)
-    assert conv.resolve_weight_grad("auto") == weight_grad
-    assert grad_primitives("auto") == primitives
-    # an explicit choice is kept whatever the engine
-    assert conv.resolve_weight_grad("shifted") == "shifted"
+@pytest.mark.parametrize("weight_grad, primitives", [("xla", (0, 3)), ("shifted", (9, 2))])
+def test_module_field_reaches_the_jaxpr(weight_grad, primitives):
+    x, kernel, _, _, _ = make_case(CASES[9])
+    module = conv.Conv(8, (3, 3), strides=2, padding=((1, 0), (2, 1)), use_bias=False, weight_grad=weight_grad)
+    params = module.init(jax.random.key(0), x)
+    grad = jax.grad(lambda p: jnp.sum(module.apply(p, x)))
+    assert count_primitives(grad, params) == primitives
 
 
-def test_environment_variable_forces_xla(reset_switch):
-    reset_switch.setenv(conv.ENV_VAR, "xla")
-    assert conv.resolve_weight_grad("auto") == "xla"
-    assert grad_primitives("auto") == (0, 3)
-    # an explicit argument still wins
-    assert grad_primitives("shifted") == (9, 2)
-
-
-def test_switch_overrides_environment(reset_switch):
-    reset_switch.setenv(conv.ENV_VAR, "shifted")
-    conv.set_weight_grad("xla")
-    assert conv.get_weight_grad() == "xla"
-    assert grad_primitives("auto") == (0, 3)
-    conv.set_weight_grad(None)
-    assert grad_primitives("auto") == (9, 2)
-
-
-def test_invalid_settings_raise(reset_switch):
-    with pytest.raises(ValueError, match="weight_grad"):
-        conv.resolve_weight_grad("fast")
-    with pytest.raises(ValueError, match="set_weight_grad"):
-        conv.set_weight_grad("fast")
-    reset_switch.setenv(conv.ENV_VAR, "nope")
-    with pytest.raises(ValueError, match=conv.ENV_VAR):
-        conv.resolve_weight_grad("auto")
+def test_invalid_weight_grad_raises():
+    x, kernel, strides, padding, _ = make_case(CASES[0])
+    for bad in ("fast", "auto"):
+        with pytest.raises(ValueError, match=f"weight_grad must be one of.*{bad!r}"):
+            conv.conv2d(x, kernel, strides, padding, bad)
+    with pytest.raises(ValueError, match="weight_grad must be one of"):
+        conv.Conv(4, (3, 3), weight_grad="fast").init(jax.random.key(0), x)
 
 
 def test_unsupported_arguments_raise():
@@ -295,9 +270,9 @@ def test_benchmark_reports_speedups(capsys):
     assert list(printed["speedups"]) == ["6x6x3->4", "4x4x16->8"]
     assert all(s > 0 for s in printed["speedups"].values()) and printed["total_speedup"] > 0
     assert set(printed["layers"][0]["ms"]) == {"xla", "shifted", "taps", "im2col"}
-    # conftest imports nsnn_jax before any backend starts
-    expected_engine = "eigen" if xla_cpu.supports_flag() else "xla-default"
-    assert printed["conv_engine"] == xla_cpu.convolution_engine() == expected_engine
+    # conftest calls nsnn_jax.cpu.configure() before any backend starts
+    expected_engine = "eigen" if cpu.supports_flag() else "xla-default"
+    assert printed["conv_engine"] == cpu.convolution_engine() == expected_engine
 
 
 def test_benchmark_rejects_bad_layers(capsys):

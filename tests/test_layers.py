@@ -1,4 +1,4 @@
-"""Flax layers, the spiking MLP and the registry."""
+"""Flax layers, the ReLU floor and a jitted MLP training step."""
 
 import chex
 import flax.linen as nn
@@ -73,48 +73,19 @@ def test_layers_draw_independent_noise():
     assert not np.array_equal(a, b)
 
 
-def test_mlp_shapes_and_parameter_count():
-    """784-512-512-10: 784*512+512 + 512*512+512 + 512*10+10 parameters."""
-    model = models.get_model("mlp", hidden=(512, 512), outputs=10, timesteps=3)
-    x = jnp.zeros((2, 28, 28))
-    variables = model.init({"params": jax.random.key(0), "noise": jax.random.key(1)}, x)
-    count = sum(p.size for p in jax.tree.leaves(variables["params"]))
-    assert count == 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10
-    out = model.apply(variables, x, rngs={"noise": jax.random.key(2)})
-    assert out.shape == (3, 2, 10)
+def test_spiking_neuron_without_params_raises_naming_the_floor():
+    """``params=None`` is not a ReLU in disguise: the error names ReluFloor."""
+    with pytest.raises(ValueError, match="ReluFloor"):
+        layers.SpikingNeuron(None).init(jax.random.key(0), jnp.zeros((2, 3, 4)))
 
 
-def test_mlp_static_input_equals_repeated_sequence_input():
-    """The broadcast first layer gives what a (T, B, D) repeated input gives."""
-    kw = dict(hidden=(16, 8), outputs=3, timesteps=4)
-    static = models.get_model("mlp", **kw)
-    sequence = models.get_model("mlp", sequence_input=True, **kw)
-    x = jax.random.uniform(jax.random.key(0), (5, 12)) * 2
-    variables = static.init({"params": jax.random.key(1), "noise": jax.random.key(2)}, x)
-    a = static.apply(variables, x, rngs={"noise": jax.random.key(3)})
-    b = sequence.apply(variables, jnp.broadcast_to(x, (4, 5, 12)), rngs={"noise": jax.random.key(3)})
-    chex.assert_trees_all_close(a, b, atol=1e-5)
+def test_relu_floor_is_a_relu_without_noise_or_sowing():
+    x = jnp.asarray(np.linspace(-2.0, 2.0, 24, dtype=np.float32).reshape(2, 3, 4))
+    out, state = layers.ReluFloor().apply({}, x, True, mutable=["intermediates", "spikes"])
+    np.testing.assert_array_equal(out, np.maximum(np.asarray(x), 0.0))
+    assert not jax.tree.leaves(state)
 
 
-@pytest.mark.parametrize("shape", [(784,), ()])
-def test_mlp_rejects_wrong_rank(shape):
-    model = models.get_model("mlp", hidden=(4,))
-    with pytest.raises(ValueError, match=str(shape).replace("(", r"\(").replace(")", r"\)")):
-        model.init({"params": jax.random.key(0), "noise": jax.random.key(0)}, jnp.zeros(shape))
-
-
-def test_mlp_rejects_bad_timesteps():
-    model = models.get_model("mlp", hidden=(4,), timesteps=0)
-    with pytest.raises(ValueError, match="timesteps.*0"):
-        model.init({"params": jax.random.key(0), "noise": jax.random.key(0)}, jnp.zeros((2, 3)))
-
-
-def test_registry_rejects_unknown_model():
-    with pytest.raises(ValueError, match="'resnet-1000'"):
-        models.get_model("resnet-1000")
-
-
-@pytest.mark.standard_promotion
 def test_training_step_compiles_once_and_lowers_the_loss():
     """A jitted step traces once over several calls and lowers the loss on a fixed batch."""
     model = models.get_model("mlp", hidden=(32,), outputs=3, timesteps=4)

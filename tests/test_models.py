@@ -1,7 +1,9 @@
-"""The convolutional architectures: parameter counts by hand, shapes, one step, remat, dtypes."""
+"""The models: conv architectures (parameter counts by hand, shapes, one step, remat, dtypes, the conv
+weight gradient, the ReLU floor), the MLPs and the registry."""
 
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -229,3 +231,139 @@ def test_deterministic_inference_ignores_the_key_and_noisy_does_not():
     np.testing.assert_array_equal(a, b)
     c, d = apply(variables, jax.random.key(1), False), apply(variables, jax.random.key(2), False)
     assert not np.array_equal(c, d)
+
+
+def grad_primitive_counts(model, x):
+    """(dot_generals, convolutions) in the jaxpr of the parameter gradient of one training-mode loss."""
+    variables = init_shapes(model, x)
+
+    def loss(params, batch_stats):
+        out, _ = model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
+                             rngs={"noise": jax.random.key(0)}, mutable=["batch_stats"])
+        return jnp.sum(out)
+
+    text = str(jax.make_jaxpr(jax.grad(loss))(variables["params"], variables["batch_stats"]))
+    return text.count("dot_general"), text.count("conv_general_dilated")
+
+
+CONV_LAYERS = {"cifarnet": 5, "vggsnn": 8, "resnet18": 1 + 16 + 3, "resnet19": 1 + 16 + 2}
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_conv_weight_grad_reaches_every_conv_layer(arch):
+    """``conv_weight_grad='shifted'`` turns each layer's XLA weight-gradient convolution into products."""
+    x = jnp.zeros((2, 16, 16, 3))
+    xla = grad_primitive_counts(tiny(arch), x)
+    shifted = grad_primitive_counts(tiny(arch, conv_weight_grad="shifted"), x)
+    assert xla == grad_primitive_counts(tiny(arch, conv_weight_grad="xla"), x)  # 'xla' is the default
+    layers = CONV_LAYERS[arch]
+    # forward + input gradient + weight gradient per layer
+    assert xla[1] == 3 * layers
+    assert shifted[1] == xla[1] - layers  # no weight-gradient convolution left
+    assert shifted[0] > xla[0] + layers - 1  # at least one product per layer instead
+
+
+def test_sevenb_net_takes_the_conv_weight_grad():
+    x = jnp.zeros((2, 2, 32, 32, 2))
+    small = dict(timesteps=2, neuron=NOISY, width=1 / 16, dropout=0.0)
+    xla = grad_primitive_counts(models.get_model("sevenb", **small), x)
+    shifted = grad_primitive_counts(models.get_model("sevenb", conv_weight_grad="shifted", **small), x)
+    assert shifted[1] == xla[1] - 5
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_relu_floor_has_the_same_parameters_and_no_noise(arch):
+    """``activation='relu'``: the same layers with ReLU, which needs no 'noise' rng and sows no firing rate."""
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 3, 16, 16, 3)).astype(np.float32))
+    floor = tiny(arch, activation="relu", sequence_input=True)
+    spiking = tiny(arch, sequence_input=True)
+    variables = fast_jit(lambda: floor.init({"params": jax.random.key(0)}, x))()
+    spiking_variables = init_shapes(spiking, x)
+    assert set(variables) == {"params", "batch_stats"}
+    for collection in variables:
+        assert jax.tree.structure(variables[collection]) == jax.tree.structure(spiking_variables[collection])
+    out, state = fast_jit(lambda v: floor.apply(v, x, mutable=["intermediates"]))(variables)
+    assert out.shape == (2, 3, 5) and np.all(np.isfinite(out))
+    assert "intermediates" not in state or not jax.tree.leaves(state["intermediates"])
+    # real-valued activations: the readout input is not binary as with spikes
+    assert len(np.unique(np.asarray(out))) > 2
+
+
+@pytest.mark.parametrize("settings, match", [
+    (dict(activation="tanh"), "activation must be one of"),
+    (dict(conv_weight_grad="auto"), "conv_weight_grad must be one of"),
+    (dict(neuron=None), "activation='relu'"),
+])
+def test_bad_model_settings_raise(settings, match):
+    model = models.get_model("vggsnn", outputs=5, timesteps=2, width=1 / 16, **settings)
+    with pytest.raises(ValueError, match=match):
+        init_shapes(model, jnp.zeros((2, 16, 16, 3)))
+
+
+def test_sevenb_dropout_draws_from_the_dropout_stream():
+    """With a 'dropout' rng the masks follow it, not the membrane noise; without one, the 'noise' stream
+    (earlier behaviour) still gives the same masks for the same key."""
+    model = models.get_model("sevenb", timesteps=2, neuron=NOISY, width=1 / 16, dropout=0.5)
+    x = jnp.asarray(np.random.default_rng(1).uniform(size=(3, 2, 32, 32, 2)).astype(np.float32))
+    variables = init(model, x)
+
+    @fast_jit
+    def run(variables, noise_key, dropout_key):
+        rngs = {"noise": noise_key} if dropout_key is None else {"noise": noise_key, "dropout": dropout_key}
+        out, _ = model.apply(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
+        return out
+
+    k0, k1, k2 = jax.random.key(0), jax.random.key(1), jax.random.key(2)
+    same = run(variables, k0, k1)
+    np.testing.assert_array_equal(same, run(variables, k0, k1))
+    assert not np.array_equal(same, run(variables, k0, k2))  # another dropout key: other masks
+    old = run(variables, k0, None)
+    np.testing.assert_array_equal(old, run(variables, k0, None))
+    assert not np.array_equal(old, same)
+    # evaluation (train=False) draws no masks and, deterministic, needs no rng at all
+    eval_out = fast_jit(lambda v: model.apply(v, x, train=False, deterministic=True))(variables)
+    assert eval_out.shape == (3, 2, 11)
+
+
+# --------------------------------------------------------------------------- the MLPs and the registry
+
+
+def test_mlp_shapes_and_parameter_count():
+    """784-512-512-10: 784*512+512 + 512*512+512 + 512*10+10 parameters."""
+    model = models.get_model("mlp", hidden=(512, 512), outputs=10, timesteps=3)
+    x = jnp.zeros((2, 28, 28))
+    variables = model.init({"params": jax.random.key(0), "noise": jax.random.key(1)}, x)
+    count = sum(p.size for p in jax.tree.leaves(variables["params"]))
+    assert count == 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10
+    out = model.apply(variables, x, rngs={"noise": jax.random.key(2)})
+    assert out.shape == (3, 2, 10)
+
+
+def test_mlp_static_input_equals_repeated_sequence_input():
+    """The broadcast first layer gives what a (T, B, D) repeated input gives."""
+    kw = dict(hidden=(16, 8), outputs=3, timesteps=4)
+    static = models.get_model("mlp", **kw)
+    sequence = models.get_model("mlp", sequence_input=True, **kw)
+    x = jax.random.uniform(jax.random.key(0), (5, 12)) * 2
+    variables = static.init({"params": jax.random.key(1), "noise": jax.random.key(2)}, x)
+    a = static.apply(variables, x, rngs={"noise": jax.random.key(3)})
+    b = sequence.apply(variables, jnp.broadcast_to(x, (4, 5, 12)), rngs={"noise": jax.random.key(3)})
+    chex.assert_trees_all_close(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(784,), ()])
+def test_mlp_rejects_wrong_rank(shape):
+    model = models.get_model("mlp", hidden=(4,))
+    with pytest.raises(ValueError, match=str(shape).replace("(", r"\(").replace(")", r"\)")):
+        model.init({"params": jax.random.key(0), "noise": jax.random.key(0)}, jnp.zeros(shape))
+
+
+def test_mlp_rejects_bad_timesteps():
+    model = models.get_model("mlp", hidden=(4,), timesteps=0)
+    with pytest.raises(ValueError, match="timesteps.*0"):
+        model.init({"params": jax.random.key(0), "noise": jax.random.key(0)}, jnp.zeros((2, 3)))
+
+
+def test_registry_rejects_unknown_model():
+    with pytest.raises(ValueError, match="'resnet-1000'"):
+        models.get_model("resnet-1000")

@@ -1,4 +1,4 @@
-"""Noise families (density, CDF, sampling, validation) and the SGL <-> NDL table.
+"""Noise families: density, CDF, quantile, sampling, validation, registration.
 
 Every value is checked against an independent computation: ``scipy.stats``
 laws, numerical quadrature, or the closed forms of Ma, Yan & Tang (2023), Table 1.
@@ -11,55 +11,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import stats
 
 from nsnn_jax import noise, surrogate
-from helpers import fast_jit, scipy_law
+from helpers import fast_jit, integrate_density, off_kink_grid, scipy_law
 
 FAMILIES = sorted(noise.NOISE_FAMILIES)
 SCALES = (0.3, 1.7)
-EXPECTED_FORM = {
-    "gaussian": "erf",
-    "logistic": "sigmoid",
-    "uniform": "rectangular",
-    "triangular": "triangular",
-    "arctan": "arctan",
-}
-
-
-
-
-
-def off_kink_grid(scale, n=601, width=4.0):
-    """Points on ``[-width*scale, width*scale]`` shifted off the kinks ``0, +-scale``."""
-    return np.linspace(-width * scale, width * scale, n) + 1.234e-3 * scale
 
 
 def jit_sample(family, key, shape, dtype=jnp.float32):
     """``family.sample`` under ``jax.jit`` (one compile instead of many eager ops)."""
     return fast_jit(family.sample, static_argnums=(1, 2))(key, shape, dtype)
-
-
-def integrate_density(fn, name, scale):
-    """Integral over R of ``fn`` (a density with the family's tails), float64.
-
-    Light tails: trapezoid on ``[-60 s, 60 s]`` (kinks of the compact laws on grid
-    points). Cauchy tails: ``x = s tan(theta)`` maps R onto ``(-pi/2, pi/2)``.
-    Returns ``(integral, tolerance)``.
-    """
-    if name == "arctan":
-        theta = np.linspace(-np.pi / 2, np.pi / 2, 20001)[1:-1]
-        x = scale * np.tan(theta)
-        y = np.asarray(fn(jnp.asarray(x))) * scale / np.cos(theta) ** 2
-        # The end cells lost to the open interval hold 2 * h / pi of mass at most.
-        return np.trapezoid(y, theta), 2 * (theta[1] - theta[0])
-    x = np.linspace(-60 * scale, 60 * scale, 240001)
-    y = np.asarray(fn(jnp.asarray(x)))
-    h = x[1] - x[0]
-    # Trapezoid error: a jump of height 1/(2 s) costs up to h/(2 s) per side; a kink
-    # of the triangle costs O(h^2 / s^2); smooth fast-decaying laws are exact to ~1e-12.
-    tol = {"uniform": 1.01 * h / scale, "triangular": (h / scale) ** 2}.get(name, 1e-9)
-    return np.trapezoid(y, x), tol
 
 
 # --------------------------------------------------------------------------- PDF/CDF
@@ -112,6 +74,51 @@ def test_cdf_is_symmetric_with_median_zero(name):
         np.testing.assert_allclose(c_neg, 1.0 - c_pos, atol=1e-14)
         np.testing.assert_allclose(pdf(-x), pdf(x), rtol=1e-14)
     assert float(cdf(jnp.zeros((), jnp.float32))) == 0.5
+
+
+# --------------------------------------------------------------------------- quantiles
+
+
+PROBABILITIES = np.concatenate([[1e-4, 1e-3], np.linspace(0.01, 0.99, 197), [1 - 1e-3, 1 - 1e-4]])
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("name", FAMILIES)
+def test_quantile_inverts_the_cdf_in_float32(name, scale):
+    """``cdf(quantile(u)) == u`` to float32 tolerance, and ``quantile`` is scipy's ``ppf``."""
+    family = noise.get_noise(name, scale)
+    u = jnp.asarray(PROBABILITIES, jnp.float32)
+    q = fast_jit(family.quantile)(u)
+    assert q.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(fast_jit(family.cdf)(q)), np.asarray(u), rtol=0, atol=2e-6)
+    ppf = scipy_law(name, scale).ppf(np.asarray(u, np.float64))
+    np.testing.assert_allclose(np.asarray(q), ppf, rtol=2e-5, atol=2e-6 * scale)
+    assert np.all(np.diff(np.asarray(q)) > 0)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_float64_quantile_is_scipys_ppf(name, scale=0.7):
+    """``quantile_f64`` (the hash16 table's) is the exact inverse CDF in float64."""
+    family = noise.get_noise(name, scale)
+    u = np.concatenate([[2 ** -17], PROBABILITIES, [1 - 2 ** -17]])
+    got = family.quantile_f64(u)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, scipy_law(name, scale).ppf(u), rtol=1e-12, atol=1e-14)
+
+
+def test_families_register_themselves_by_name_and_twin():
+    """Every family class is in NOISE_FAMILIES under its name and declares a distinct surrogate form."""
+    assert noise.NOISE_FAMILIES == {cls.name: cls for cls in
+                                    (noise.Gaussian, noise.Logistic, noise.Uniform, noise.Triangular, noise.Arctan)}
+    assert sorted(cls.surrogate_form for cls in noise.NOISE_FAMILIES.values()) == sorted(surrogate.SURROGATES)
+
+
+def test_a_family_with_an_unknown_surrogate_form_is_rejected_and_not_registered():
+    with pytest.raises(ValueError, match="'quadratic'"):
+        class Bad(noise.NoiseFamily):  # noqa: F841
+            name = "bad"
+            surrogate_form = "quadratic"
+    assert "bad" not in noise.NOISE_FAMILIES
 
 
 # --------------------------------------------------------------------------- sampling
@@ -192,55 +199,3 @@ def test_get_noise_is_case_insensitive():
     assert family == noise.Gaussian(1.0) and isinstance(family.scale, float)
 
 
-# --------------------------------------------------------------------------- SGL <-> NDL
-
-
-@pytest.mark.parametrize("scale", SCALES)
-@pytest.mark.parametrize("name", FAMILIES)
-def test_matching_surrogate_is_the_pdf(name, scale):
-    """Table 1: the matching surrogate has the expected form and equals the noise PDF."""
-    family = noise.get_noise(name, scale)
-    sg = surrogate.matching_surrogate(family)
-    assert sg.form == EXPECTED_FORM[name]
-    x = off_kink_grid(scale, width=6.0)
-    with jax.enable_x64():
-        sg_x = np.asarray(sg(jnp.asarray(x)))
-        np.testing.assert_allclose(sg_x, family.pdf(jnp.asarray(x)), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(sg_x, scipy_law(name, scale).pdf(x), rtol=1e-12, atol=1e-14)
-    assert sg_x.max() > 0.1 / scale
-
-
-@pytest.mark.parametrize("scale", SCALES + (0.7,))
-@pytest.mark.parametrize("name", FAMILIES)
-def test_matching_round_trip(name, scale):
-    """``matching_noise(matching_surrogate(f))`` is ``f`` (same law, scale to 1e-14).
-
-    Exact ``==`` is not asked: ``1/(1/(s sqrt 2) sqrt 2)`` can be one ulp off ``s``.
-    """
-    family = noise.get_noise(name, scale)
-    back = surrogate.matching_noise(surrogate.matching_surrogate(family))
-    assert type(back) is type(family)
-    assert back.scale == pytest.approx(scale, rel=1e-14)
-
-
-@pytest.mark.parametrize("alpha", [0.4, 1.0, 3.0])
-@pytest.mark.parametrize("form", surrogate.SURROGATES)
-def test_surrogate_integrates_to_one(form, alpha):
-    """Each surrogate form has unit mass for every sharpness alpha."""
-    sg = surrogate.Surrogate(form, alpha)
-    twin = surrogate.matching_noise(sg)
-    with jax.enable_x64():
-        total, tol = integrate_density(fast_jit(sg), twin.name, twin.scale)
-    assert abs(total - 1.0) < tol, total
-
-
-def test_paper_erf_surrogate_is_gaussian_pdf():
-    """``exp(-x^2)/sqrt(pi)`` = ``Surrogate('erf', 1)`` = N(0, 1/2) density."""
-    x = np.linspace(-5, 5, 1001)
-    paper = np.exp(-x * x) / np.sqrt(np.pi)
-    with jax.enable_x64():
-        np.testing.assert_allclose(surrogate.Surrogate("erf", 1.0)(jnp.asarray(x)), paper, rtol=1e-13)
-        np.testing.assert_allclose(noise.Gaussian(1 / math.sqrt(2)).pdf(jnp.asarray(x)), paper, rtol=1e-13)
-    np.testing.assert_allclose(stats.norm(scale=1 / math.sqrt(2)).pdf(x), paper, rtol=1e-13)
-    twin = surrogate.matching_noise(surrogate.Surrogate("erf", 1.0))
-    assert twin.name == "gaussian" and twin.scale == pytest.approx(1 / math.sqrt(2), rel=1e-15)

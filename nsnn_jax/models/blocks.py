@@ -19,12 +19,16 @@ from nsnn_jax import conv as conv_lib
 from nsnn_jax import layers
 from nsnn_jax import neuron as neuron_lib
 
-__all__ = ["ConvSNN", "NORMS", "check_common", "make_norm", "time_input", "SpikingConv", "SpikingDense", "scaled"]
+__all__ = ["ACTIVATIONS", "ConvSNN", "NORMS", "check_common", "make_norm", "neuron_layer", "time_input",
+           "SpikingConv", "SpikingDense", "scaled"]
 
 NORMS = ("bn", "tdbn")
+# "lif": spiking neurons; "relu": the same layers with ReLU, the plain-ANN floor of the benchmarks.
+ACTIVATIONS = ("lif", "relu")
 
 
-def check_common(timesteps: int, norm: str, width: float) -> None:
+def check_common(timesteps: int, norm: str, width: float, activation: str = "lif",
+                 conv_weight_grad: str = "xla", neuron: Optional[neuron_lib.LIFParams] = None) -> None:
     """Raises ``ValueError`` for settings every conv model shares."""
     if not isinstance(timesteps, int) or timesteps < 1:
         raise ValueError(f"timesteps must be an integer >= 1, got {timesteps!r}.")
@@ -32,6 +36,11 @@ def check_common(timesteps: int, norm: str, width: float) -> None:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}.")
     if not width > 0:
         raise ValueError(f"width must be > 0, got {width!r}.")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}.")
+    if activation == "lif" and not isinstance(neuron, neuron_lib.LIFParams):
+        raise ValueError(f"neuron must be LIFParams, got {neuron!r} (for the ReLU floor use activation='relu').")
+    conv_lib.check_weight_grad(conv_weight_grad, "conv_weight_grad")
 
 
 def scaled(features: int, width: float) -> int:
@@ -39,9 +48,16 @@ def scaled(features: int, width: float) -> int:
     return max(1, int(round(features * width)))
 
 
-def v_th_of(neuron: Optional[neuron_lib.LIFParams]) -> float:
-    """The threshold tdBN scales to; 1 for the ReLU floor (``neuron=None``)."""
-    return 1.0 if neuron is None else neuron.v_th
+def v_th_of(neuron: Optional[neuron_lib.LIFParams], activation: str = "lif") -> float:
+    """The threshold tdBN scales to; 1 for the ReLU floor (``activation='relu'``)."""
+    return 1.0 if activation == "relu" or neuron is None else neuron.v_th
+
+
+def neuron_layer(neuron: neuron_lib.LIFParams, activation: str = "lif", name: Optional[str] = None) -> nn.Module:
+    """The layer after a synaptic operation: ``SpikingNeuron(neuron)``, or ``ReluFloor`` for ``'relu'``."""
+    if activation == "relu":
+        return layers.ReluFloor(name=name)
+    return layers.SpikingNeuron(neuron, name=name)
 
 
 def make_norm(norm: str, v_th: float, alpha: float = 1.0, dtype: Any = None, name: Optional[str] = None) -> nn.Module:
@@ -78,6 +94,9 @@ class SpikingConv(nn.Module):
       timesteps: T for a static input.
       spike: apply the neuron (``False``: return the normalised currents).
       dtype: computation dtype.
+      activation: ``'lif'`` (``SpikingNeuron(neuron)``) or ``'relu'`` (the floor).
+      weight_grad: the conv weight gradient, ``'xla'`` or ``'shifted'``
+        (:func:`nsnn_jax.conv.conv2d`).
     """
 
     features: int
@@ -89,14 +108,17 @@ class SpikingConv(nn.Module):
     timesteps: int = 1
     spike: bool = True
     dtype: Any = None
+    activation: str = "lif"
+    weight_grad: str = "xla"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool, deterministic: bool) -> jax.Array:
         pad = self.kernel // 2
-        # nsnn_jax.conv.Conv: nn.Conv's parameters, with a matmul weight gradient on CPU.
+        # nsnn_jax.conv.Conv: nn.Conv's parameters, with the weight gradient chosen explicitly.
         conv = conv_lib.Conv(self.features, (self.kernel, self.kernel), strides=self.strides,
-                             padding=((pad, pad), (pad, pad)), use_bias=False, dtype=self.dtype, name="conv")
-        norm = make_norm(self.norm, v_th_of(self.neuron), self.alpha, self.dtype, name="norm")
+                             padding=((pad, pad), (pad, pad)), use_bias=False, dtype=self.dtype,
+                             weight_grad=self.weight_grad, name="conv")
+        norm = make_norm(self.norm, v_th_of(self.neuron, self.activation), self.alpha, self.dtype, name="norm")
         if x.ndim == 4:  # static (B, H, W, C)
             currents = norm(conv(x), use_running_average=not train)
             currents = jnp.broadcast_to(currents, (self.timesteps,) + currents.shape)
@@ -104,7 +126,7 @@ class SpikingConv(nn.Module):
             currents = norm(layers.TimeDistributed(conv)(x), use_running_average=not train)
         if not self.spike:
             return currents
-        return layers.SpikingNeuron(self.neuron, name="lif")(currents, deterministic)
+        return neuron_layer(self.neuron, self.activation, name="lif")(currents, deterministic)
 
 
 class SpikingDense(nn.Module):
@@ -114,20 +136,21 @@ class SpikingDense(nn.Module):
     fan-in-scaled initialisation give currents of std ~0.15, and such a layer
     is silent at initialisation (measured 0-0.4% firing) so nothing below it
     learns. As in the reference tdBN networks, hidden dense layers are
-    normalised like the convolutions.
+    normalised like the convolutions. ``activation='relu'`` gives the floor.
     """
 
     features: int
     neuron: neuron_lib.LIFParams
     norm: str = "tdbn"
     dtype: Any = None
+    activation: str = "lif"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool, deterministic: bool) -> jax.Array:
         currents = layers.TimeDistributed(nn.Dense(self.features, use_bias=False, dtype=self.dtype, name="dense"))(x)
-        currents = make_norm(self.norm, v_th_of(self.neuron), dtype=self.dtype, name="norm")(
+        currents = make_norm(self.norm, v_th_of(self.neuron, self.activation), dtype=self.dtype, name="norm")(
             currents, use_running_average=not train)
-        return layers.SpikingNeuron(self.neuron, name="lif")(currents, deterministic)
+        return neuron_layer(self.neuron, self.activation, name="lif")(currents, deterministic)
 
 
 def avg_pool(x: jax.Array, window: int = 2) -> jax.Array:
@@ -165,32 +188,48 @@ class ConvSNN(nn.Module):
     Attributes:
       outputs: classes.
       timesteps: T for a static image (repeated over T).
-      neuron: neuron settings of every spiking layer (``None``: ReLU, the benchmark floor).
+      neuron: neuron settings of every spiking layer.
       norm: ``"bn"`` (STBP) or ``"tdbn"`` (STBP-tdBN, TET).
       width: channel multiplier (1.0 is the published network).
       sequence_input: inputs already ``(T, B, H, W, C)`` (event frames).
       remat: recompute each block in the backward pass (less memory on some backends).
       dtype: computation dtype (parameters stay float32).
+      activation: ``'lif'`` (spiking layers) or ``'relu'``: the same layers
+        with ReLU in place of the neurons, the plain-ANN floor of the
+        benchmarks (``neuron`` is then unused).
+      conv_weight_grad: the weight gradient of every convolution, ``'xla'``
+        (default) or ``'shifted'`` (matrix products, faster with XLA's default
+        CPU engine); :func:`nsnn_jax.cpu.configure` returns the one to pass.
 
     ``__call__(x, train, deterministic)`` returns the readout ``(T, B, outputs)``.
     """
 
     outputs: int = 10
     timesteps: int = 8
-    neuron: Optional[neuron_lib.LIFParams] = neuron_lib.LIFParams()
+    neuron: neuron_lib.LIFParams = neuron_lib.LIFParams()
     norm: str = "tdbn"
     width: float = 1.0
     sequence_input: bool = False
     remat: bool = False
     dtype: Any = None
+    activation: str = "lif"
+    conv_weight_grad: str = "xla"
 
     def checked_input(self, x: jax.Array) -> jax.Array:
         """Validates the settings and the image batch, and casts it to the computation dtype."""
-        check_common(self.timesteps, self.norm, self.width)
+        check_common(self.timesteps, self.norm, self.width, self.activation, self.conv_weight_grad, self.neuron)
         return time_input(x, self.sequence_input).astype(self.dtype or jnp.float32)
 
     def channels(self, features: int) -> int:
         return scaled(features, self.width)
+
+    def layer_options(self) -> dict[str, Any]:
+        """What every spiking conv layer of the model takes from it: dtype, activation, weight gradient."""
+        return dict(dtype=self.dtype, activation=self.activation, weight_grad=self.conv_weight_grad)
+
+    def dense_options(self) -> dict[str, Any]:
+        """What every spiking dense layer of the model takes from it: dtype and activation."""
+        return dict(dtype=self.dtype, activation=self.activation)
 
 
 def maybe_remat(module_class: type, remat: bool) -> type:

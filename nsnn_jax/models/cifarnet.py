@@ -26,12 +26,12 @@ class CIFARNet(blocks.ConvSNN):
         x = self.checked_input(x)
         conv = blocks.maybe_remat(blocks.SpikingConv, self.remat)
         for i, (channels, pool) in enumerate(_CONVS):
-            x = conv(self.channels(channels), self.neuron, self.norm,
-                     timesteps=self.timesteps, dtype=self.dtype, name=f"conv{i}")(x, train, deterministic)
+            x = conv(self.channels(channels), self.neuron, self.norm, timesteps=self.timesteps,
+                     name=f"conv{i}", **self.layer_options())(x, train, deterministic)
             if pool:
                 x = blocks.avg_pool(x)
         x = blocks.flatten(x)
         for i, features in enumerate(_DENSE):
             x = blocks.SpikingDense(self.channels(features), self.neuron, self.norm,
-                                    self.dtype, name=f"fc{i}")(x, train, deterministic)
+                                    name=f"fc{i}", **self.dense_options())(x, train, deterministic)
         return blocks.readout(x, self.outputs, self.dtype)

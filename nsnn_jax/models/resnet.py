@@ -22,7 +22,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from nsnn_jax import layers
 from nsnn_jax import neuron as neuron_lib
 from nsnn_jax.models import blocks
 
@@ -34,27 +33,35 @@ RESNET19_STAGES = ((128, 3, 1), (256, 3, 2), (512, 2, 2))
 
 
 class BasicBlock(nn.Module):
-    """Two 3x3 spiking convs with a residual connection, on ``(T, B, H, W, C)``."""
+    """Two 3x3 spiking convs with a residual connection, on ``(T, B, H, W, C)``.
+
+    ``activation`` and ``weight_grad`` are those of
+    :class:`nsnn_jax.models.blocks.SpikingConv`, for every conv of the block.
+    """
 
     features: int
     neuron: neuron_lib.LIFParams
     norm: str = "tdbn"
     strides: int = 1
     dtype: Any = None
+    activation: str = "lif"
+    weight_grad: str = "xla"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool, deterministic: bool) -> jax.Array:
         alpha = 1.0 / math.sqrt(2.0) if self.norm == "tdbn" else 1.0
+        options = dict(dtype=self.dtype, activation=self.activation, weight_grad=self.weight_grad)
         out = blocks.SpikingConv(self.features, self.neuron, self.norm, strides=self.strides,
-                                 dtype=self.dtype, name="conv0")(x, train, deterministic)
+                                 name="conv0", **options)(x, train, deterministic)
         out = blocks.SpikingConv(self.features, self.neuron, self.norm, alpha=alpha, spike=False,
-                                 dtype=self.dtype, name="conv1")(out, train, deterministic)
+                                 name="conv1", **options)(out, train, deterministic)
         shortcut = x
         if self.strides != 1 or x.shape[-1] != self.features:
             shortcut = blocks.SpikingConv(self.features, self.neuron, self.norm, strides=self.strides,
-                                          kernel=1, alpha=alpha, spike=False, dtype=self.dtype,
-                                          name="shortcut")(x, train, deterministic)
-        return layers.SpikingNeuron(self.neuron, name="lif")(out + shortcut.astype(out.dtype), deterministic)
+                                          kernel=1, alpha=alpha, spike=False,
+                                          name="shortcut", **options)(x, train, deterministic)
+        summed = out + shortcut.astype(out.dtype)
+        return blocks.neuron_layer(self.neuron, self.activation, name="lif")(summed, deterministic)
 
 
 class SpikingResNet(blocks.ConvSNN):
@@ -73,18 +80,18 @@ class SpikingResNet(blocks.ConvSNN):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, deterministic: bool = False) -> jax.Array:
         x = self.checked_input(x)
-        x = blocks.SpikingConv(self.channels(self.stem), self.neuron, self.norm,
-                               timesteps=self.timesteps, dtype=self.dtype, name="stem")(x, train, deterministic)
+        x = blocks.SpikingConv(self.channels(self.stem), self.neuron, self.norm, timesteps=self.timesteps,
+                               name="stem", **self.layer_options())(x, train, deterministic)
         block = blocks.maybe_remat(BasicBlock, self.remat)
         for s, (channels, count, stride) in enumerate(self.stages):
             for b in range(count):
                 x = block(self.channels(channels), self.neuron, self.norm,
-                          strides=stride if b == 0 else 1, dtype=self.dtype,
-                          name=f"stage{s}_block{b}")(x, train, deterministic)
+                          strides=stride if b == 0 else 1,
+                          name=f"stage{s}_block{b}", **self.layer_options())(x, train, deterministic)
         x = jnp.mean(x, axis=(2, 3))  # global average pool: (T, B, C)
         for i, features in enumerate(self.hidden):
             x = blocks.SpikingDense(self.channels(features), self.neuron, self.norm,
-                                    self.dtype, name=f"fc{i}")(x, train, deterministic)
+                                    name=f"fc{i}", **self.dense_options())(x, train, deterministic)
         return blocks.readout(x, self.outputs, self.dtype)
 
 

@@ -22,8 +22,11 @@ __all__ = ["SevenBNet", "TimeSharedDropout"]
 class TimeSharedDropout(nn.Module):
     """Dropout whose mask is drawn once per sample and reused at every step.
 
-    The mask's key comes from the ``'noise'`` stream (the one stream the
-    trainer passes); it is active only when ``train`` is true.
+    Active only when ``train`` is true and ``rate > 0``. The mask's key comes
+    from the ``'dropout'`` stream (``rngs={'noise': ..., 'dropout': ...}``), so
+    it is independent of the membrane noise. A caller that passes no
+    ``'dropout'`` stream gets the mask from the ``'noise'`` stream instead, as
+    in earlier versions (same key, same mask as before).
     """
 
     rate: float = 0.5
@@ -32,7 +35,8 @@ class TimeSharedDropout(nn.Module):
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         if not train or self.rate == 0.0:
             return x
-        keep = jax.random.bernoulli(self.make_rng("noise"), 1.0 - self.rate, x.shape[1:])
+        stream = "dropout" if self.has_rng("dropout") else "noise"
+        keep = jax.random.bernoulli(self.make_rng(stream), 1.0 - self.rate, x.shape[1:])
         return jnp.where(keep, x / jnp.asarray(1.0 - self.rate, x.dtype), jnp.zeros((), x.dtype))
 
 
@@ -60,11 +64,11 @@ class SevenBNet(blocks.ConvSNN):
         conv = blocks.maybe_remat(blocks.SpikingConv, self.remat)
         for i in range(5):
             x = conv(self.channels(self.channels_conv), self.neuron, self.norm, timesteps=self.timesteps,
-                     dtype=self.dtype, name=f"conv{i}")(x, train, deterministic)
+                     name=f"conv{i}", **self.layer_options())(x, train, deterministic)
             x = blocks.max_pool(x)
         x = TimeSharedDropout(self.dropout, name="dropout0")(blocks.flatten(x), train)
-        x = blocks.SpikingDense(self.channels(self.hidden), self.neuron, self.norm, self.dtype,
-                                name="fc0")(x, train, deterministic)
+        x = blocks.SpikingDense(self.channels(self.hidden), self.neuron, self.norm,
+                                name="fc0", **self.dense_options())(x, train, deterministic)
         x = TimeSharedDropout(self.dropout, name="dropout1")(x, train)
         votes = blocks.readout(x, self.outputs * self.votes, self.dtype)
         return jnp.mean(votes.reshape(votes.shape[:2] + (self.outputs, self.votes)), axis=-1)

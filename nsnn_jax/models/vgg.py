@@ -26,8 +26,8 @@ class VGGSNN(blocks.ConvSNN):
         index = 0
         for stage in _STAGES:
             for channels in stage:
-                x = conv(self.channels(channels), self.neuron, self.norm,
-                         timesteps=self.timesteps, dtype=self.dtype, name=f"conv{index}")(x, train, deterministic)
+                x = conv(self.channels(channels), self.neuron, self.norm, timesteps=self.timesteps,
+                         name=f"conv{index}", **self.layer_options())(x, train, deterministic)
                 index += 1
             x = blocks.avg_pool(x)
         return blocks.readout(blocks.flatten(x), self.outputs, self.dtype)
