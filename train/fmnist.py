@@ -59,11 +59,15 @@ def preprocess(images, key, train):
     return images.astype(jnp.float32) * (1.0 / 255.0)
 
 
-def build_task(config: FmnistConfig, data: Optional[Dataset] = None, **model_options) -> Task:
-    """The trainer task for ``config``; ``data`` replaces loading (tests)."""
+def build_task(config: FmnistConfig, data: Optional[Dataset] = None, conv_weight_grad: str = "xla") -> Task:
+    """The trainer task for ``config``; ``data`` replaces loading (tests).
+
+    ``conv_weight_grad`` (from the start-up, as for every experiment) is unused: the MLP has no convolution.
+    """
+    del conv_weight_grad
     model = models.get_model(
         "mlp", hidden=config.resolved_hidden(), outputs=10, timesteps=config.timesteps,
-        neuron=config.lif_params(), dtype=config.compute_dtype(), **model_options)
+        neuron=config.lif_params(), dtype=config.compute_dtype())
     data = load_data(config) if data is None else data
     return Task(config.dataset, model, data, losses.rate_cross_entropy, preprocess, experiment=EXPERIMENT.command)
 

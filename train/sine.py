@@ -71,10 +71,11 @@ def forecast_loss(outputs, targets):
     return losses.mse_loss(outputs, jnp.swapaxes(targets, 0, 1))
 
 
-def build_task(config: SineConfig, data: Optional[Dataset] = None, **model_options) -> Task:
+def build_task(config: SineConfig, data: Optional[Dataset] = None, conv_weight_grad: str = "xla") -> Task:
+    del conv_weight_grad  # from the start-up, as for every experiment; the MLP has no convolution
     model = models.get_model(
         "mlp", hidden=tuple(config.hidden), outputs=1, timesteps=config.timesteps,
-        neuron=config.lif_params(), sequence_input=True, **model_options)
+        neuron=config.lif_params(), sequence_input=True)
     data = sine_data(config) if data is None else data
     return Task("sine", model, data, forecast_loss, to_time_major, classification=False,
                 experiment=EXPERIMENT.command)

@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 import jax
 
+from nsnn_jax import cpu
 from train.common import registry, restore
 from train.common.config import TrainConfig
 from train.common.loop import Trainer
@@ -25,15 +26,18 @@ R = TypeVar("R")
 def start() -> dict[str, Any]:
     """Process-wide set-up, called first by every command, before JAX starts a backend.
 
+    Sets the CPU convolution engine (:func:`nsnn_jax.cpu.configure`).
+
     Returns:
       Model options every command passes to its experiment's ``build_task``
-      (and so to the model constructors); empty when nothing was chosen.
+      (and so to the model constructors): ``conv_weight_grad``, the conv
+      weight gradient that suits the engine.
     """
-    model_options: dict[str, Any] = {}
-    # ---- CPU configuration: its place is here, before the first JAX computation (XLA reads its
-    # CPU flags when the backend starts); a weight-gradient choice it makes joins model_options,
-    # which the conv commands hand to their models. ----
-    return model_options
+    # XLA reads its CPU flags when the first backend starts, so this comes before any JAX
+    # computation; verify=False because verifying would start the backends before a
+    # multi-process start-up could run.
+    setup = cpu.configure(verify=False)
+    return {"conv_weight_grad": setup.conv_weight_grad}
 
 
 def enable_compile_cache(config: TrainConfig) -> Optional[str]:
