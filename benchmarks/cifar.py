@@ -12,70 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from typing import Optional, Sequence
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from benchmarks.timing import conv_engine, describe_devices, time_interleaved
-from nsnn_jax import cpu, losses, models
+from benchmarks.common import conv_engine, describe_devices, make_step, parse_positive_ints, time_interleaved
+from nsnn_jax import cpu, models
 from nsnn_jax import neuron as neuron_lib
 from nsnn_jax import noise as noise_lib
 
 ARCHS = ("cifarnet", "resnet18", "resnet19", "vggsnn")
-
-
-def compiled_bytes(compiled) -> Optional[int]:
-    """Peak device memory XLA plans for a compiled step (None where the backend does not say)."""
-    try:
-        stats = compiled.memory_analysis()
-        return int(stats.argument_size_in_bytes + stats.output_size_in_bytes
-                   - stats.alias_size_in_bytes + stats.temp_size_in_bytes)
-    except Exception:  # not every backend reports it
-        return None
-
-
-def make_step(model, batch: int, timesteps: int, classes: int = 10, repeat_input: bool = False,
-              dtype=jnp.float32, seed: int = 0, input_shape: Sequence[int] = (32, 32, 3)):
-    """A compiled training step closed over a fixed batch: ``(run, planned bytes, compile seconds)``.
-
-    The batch is ``(batch, *input_shape)`` standard-normal inputs, repeated over
-    ``timesteps`` for ``repeat_input`` (the floors), with random labels.
-    """
-    key = jax.random.key(seed)
-    x = jax.random.normal(jax.random.fold_in(key, 1), (batch, *input_shape), dtype)
-    if repeat_input:  # the floor sees T*B images
-        x = jnp.broadcast_to(x, (timesteps,) + x.shape)
-    y = jax.random.randint(jax.random.fold_in(key, 2), (batch,), 0, classes)
-    variables = jax.jit(lambda: model.init({"params": key, "noise": key}, x, mutable=["params", "batch_stats"]))()
-    tx = optax.adam(1e-3)
-
-    def step(variables, opt_state, step_index):
-        noise_key = jax.random.fold_in(key, step_index)
-
-        def loss_fn(params):
-            out, updates = model.apply({**variables, "params": params}, x, train=True,
-                                       rngs={"noise": noise_key}, mutable=["batch_stats"])
-            return jnp.mean(losses.rate_cross_entropy(out, y)), updates
-
-        (loss, updates), grads = jax.value_and_grad(loss_fn, has_aux=True)(variables["params"])
-        param_updates, opt_state = tx.update(grads, opt_state, variables["params"])
-        new = {"params": optax.apply_updates(variables["params"], param_updates), **updates}
-        return new, opt_state, loss
-
-    state = {"variables": variables, "opt": tx.init(variables["params"]), "i": jnp.zeros((), jnp.int32)}
-    start = time.perf_counter()
-    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(state["variables"], state["opt"], state["i"]).compile()
-    compile_s = time.perf_counter() - start
-
-    def run():
-        state["variables"], state["opt"], loss = compiled(state["variables"], state["opt"], state["i"])
-        state["i"] = state["i"] + 1
-        return loss
-
-    return run, compiled_bytes(compiled), compile_s
 
 
 def build_candidates(arch: str, timesteps: int, sigma: float, remat_modes: Sequence[bool], dtype,
@@ -120,17 +67,6 @@ def measure(args, timesteps: int, remat_modes: Sequence[bool], dtype, conv_weigh
         result[f"{key}_memory_bytes"] = memory[name]
         result[f"{key}_compile_s"] = compile_s[name]
     return result
-
-
-def parse_positive_ints(text: str) -> list[int]:
-    """Comma-separated integers >= 1 (an argparse ``type``), e.g. ``"2,4,8"``."""
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from error
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected integers >= 1, got {text!r}")
-    return values
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:

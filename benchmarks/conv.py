@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nsnn_jax import conv, cpu
-from benchmarks.timing import conv_engine, describe_devices, time_interleaved
+from benchmarks.common import conv_engine, describe_devices, time_interleaved
 
 # (H, W, C_in, C_out)
 DEFAULT_LAYERS = "32x32x3x64,32x32x64x128,16x16x128x256"

@@ -25,8 +25,7 @@ from typing import Optional, Sequence
 import jax
 
 from benchmarks import torch_peers
-from benchmarks.cifar import parse_positive_ints
-from benchmarks.timing import conv_engine, describe_devices, time_interleaved
+from benchmarks.common import conv_engine, describe_devices, parse_positive_ints, step_loss, time_interleaved
 from benchmarks.workloads import JAX_CANDIDATES, WORKLOADS, Workload, build_jax
 from nsnn_jax import cpu
 
@@ -195,7 +194,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if not steps:
         parser.error("no candidate could run: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     timings = time_interleaved(steps, rounds=args.rounds, steps_per_round=steps_per_round)
-    losses = {name: float(jax.device_get(run())) for name, run in steps.items()}
+    # The JAX steps return the trainer's running loss sum; the torch peers their step's loss.
+    losses = {name: step_loss(run, workload.batch) if name in JAX_CANDIDATES else float(run())
+              for name, run in steps.items()}
     bad = [name for name, loss in losses.items() if not math.isfinite(loss)]
     if bad:
         raise FloatingPointError(f"non-finite training loss from {bad}: {losses}")

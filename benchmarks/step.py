@@ -1,6 +1,6 @@
 """``python -m benchmarks.step --model mlp``: training steps/s of a spiking MLP vs its ANN floor.
 
-A full training step (forward, BPTT, Adam) of a 784-512-512-10 NSNN at T = 8,
+The trainer's training step (forward, BPTT, Adam) of a 784-512-512-10 NSNN at T = 8,
 batch 128, against the same layers as a plain ReLU network on T*B samples,
 timed interleaved in one process.
 """
@@ -12,43 +12,11 @@ import json
 from typing import Optional, Sequence
 
 import jax
-import jax.numpy as jnp
-import optax
 
-from nsnn_jax import cpu, losses, models
+from nsnn_jax import cpu, models
 from nsnn_jax import neuron as neuron_lib
 from nsnn_jax import noise as noise_lib
-from benchmarks.timing import time_interleaved
-
-
-def make_step(model, batch: int, timesteps: int, features: int, seed: int = 0):
-    """A jitted full training step and its initial state, closed over a fixed batch."""
-    key = jax.random.key(seed)
-    x = jax.random.uniform(jax.random.fold_in(key, 1), (batch, features))
-    y = jax.random.randint(jax.random.fold_in(key, 2), (batch,), 0, 10)
-    params = model.init({"params": key, "noise": key}, x)["params"]
-    tx = optax.adam(1e-3)
-
-    @jax.jit
-    def step(params, opt_state, step_index):
-        noise_key = jax.random.fold_in(key, step_index)
-
-        def loss_fn(p):
-            out = model.apply({"params": p}, x, train=True, rngs={"noise": noise_key})
-            return jnp.mean(losses.rate_cross_entropy(out, y))
-
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    state = {"params": params, "opt": tx.init(params), "i": 0}
-
-    def run():
-        state["params"], state["opt"], loss = step(state["params"], state["opt"], state["i"])
-        state["i"] += 1
-        return loss
-
-    return run
+from benchmarks.common import make_step, time_interleaved
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
@@ -73,7 +41,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         "dsnn": models.get_model("mlp", neuron=noisy._replace(noise=None), **common),
         "floor": models.get_model("ann_mlp", **common),
     }
-    steps = {name: make_step(m, args.batch_size, args.timesteps, 784) for name, m in candidates.items()}
+    steps = {name: make_step(m, args.batch_size, args.timesteps, input_shape=(784,))[0] for name, m in candidates.items()}
     timings = time_interleaved(steps, rounds=args.rounds, steps_per_round=args.steps)
     floor = timings["floor"]["median_s"]
     print(f"MLP 784-{'-'.join(map(str, hidden))}-10, T={args.timesteps}, B={args.batch_size}, "

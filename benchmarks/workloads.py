@@ -19,7 +19,7 @@ from typing import NamedTuple, Sequence
 import flax.linen as nn
 import jax
 
-from benchmarks import cifar as cifar_bench
+from benchmarks.common import make_step
 from nsnn_jax import models
 from nsnn_jax import neuron as neuron_lib
 from nsnn_jax import noise as noise_lib
@@ -108,11 +108,12 @@ def _model(name: str, workload: Workload, sigma: float, conv_weight_grad: str = 
 def build_jax(name: str, workload: Workload, sigma: float = 0.3, seed: int = 0, conv_weight_grad: str = "xla"):
     """A compiled training step of candidate ``name``: ``(run, compile seconds)``.
 
-    ``run()`` performs one step and returns the loss (a JAX array, not waited on).
+    ``run()`` performs one step of the trainer's step function and returns its running loss sum
+    (a JAX array, not waited on; :func:`benchmarks.common.step_loss` gives one step's loss).
     """
     model = _model(name, workload, sigma, conv_weight_grad)
     # ReluMLP repeats its (B, D) input itself; the conv floor takes the (T, B, ...) repeat.
     repeat = name == "jax_floor" and workload.kind == "conv"
-    run, _, compile_s = cifar_bench.make_step(model, workload.batch, workload.timesteps, workload.classes,
+    run, _, compile_s = make_step(model, workload.batch, workload.timesteps, workload.classes,
                                               repeat_input=repeat, seed=seed, input_shape=workload.input_shape())
     return run, compile_s

@@ -21,7 +21,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nsnn_jax import layers
 from nsnn_jax.checkpoint import CheckpointStore
 from train.common import devices, rundir, steps
 from train.common.config import TrainConfig
@@ -66,26 +65,8 @@ class Trainer:
     # -- state ------------------------------------------------------------
 
     def init_state(self) -> dict:
-        x = self.task.data.train_x[: self.config.batch_size]
-        keys = steps.init_keys(self.keys.init)
-
-        def initialise(x):  # under jit: op-by-op initialisation of a deep conv net takes tens of seconds
-            inputs = self.task.preprocess(x, keys.preprocess, False)
-            return self.task.model.init({"params": keys.params, "noise": keys.noise}, inputs, train=False,
-                                        mutable=True)  # intermediates too: the firing-rate names
-
-        variables = jax.jit(initialise)(jnp.asarray(x))
-        params = variables["params"]
-        batch_stats = {"batch_stats": variables["batch_stats"]} if "batch_stats" in variables else {}
-        rates = layers.sown_by_layer(variables.get("intermediates", {}), "firing_rate")
-        state = {
-            "step": jnp.zeros((), jnp.int32),
-            "params": params,
-            "batch_stats": batch_stats,
-            "opt_state": self.tx.init(params),
-            "sums": steps.zero_sums(rates, self.task.classification),
-        }
-        return jax.device_put(state, self.replicated)
+        x = jnp.asarray(self.task.data.train_x[: self.config.batch_size])
+        return jax.device_put(steps.initial_state(self.task, self.tx, self.keys.init, x), self.replicated)
 
     def parameter_count(self, state: dict) -> int:
         return int(sum(np.prod(p.shape) for p in jax.tree.leaves(state["params"])))

@@ -69,6 +69,31 @@ def zero_sums(layer_names, classification: bool) -> dict:
     return sums
 
 
+def initial_state(task: Task, tx: optax.GradientTransformation, init_key: jax.Array, x: jax.Array) -> dict:
+    """The train step's state at step 0, the model initialised on the raw batch ``x``.
+
+    Initialisation runs under ``jax.jit`` (op-by-op, a deep conv net takes tens
+    of seconds); the sown firing rates of that pass name the layers whose rates
+    the step sums.
+    """
+    keys = init_keys(init_key)
+
+    def initialise(x):
+        inputs = task.preprocess(x, keys.preprocess, False)
+        return task.model.init({"params": keys.params, "noise": keys.noise}, inputs, train=False, mutable=True)
+
+    variables = jax.jit(initialise)(x)
+    params = variables["params"]
+    rates = layers.sown_by_layer(variables.get("intermediates", {}), "firing_rate")
+    return {
+        "step": jnp.zeros((), jnp.int32),
+        "params": params,
+        "batch_stats": {"batch_stats": variables["batch_stats"]} if "batch_stats" in variables else {},
+        "opt_state": tx.init(params),
+        "sums": zero_sums(rates, task.classification),
+    }
+
+
 def make_train_step(task: Task, tx: optax.GradientTransformation, train_key: jax.Array) -> Callable:
     """The un-jitted train step ``(state, x, y) -> state``.
 
