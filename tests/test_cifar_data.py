@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nsnn_jax.data import cifar
+from nsnn_jax.data import DataNotFoundError, Dataset, cifar, download
 
 N_TRAIN, N_TEST = 20, 8
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
@@ -29,19 +29,19 @@ def isolated_dirs(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def small_specs(monkeypatch):
-    """Makes both specs expect the small generated sets (official counts)."""
-    for name, spec in cifar.DATASETS.items():
-        monkeypatch.setitem(cifar.DATASETS, name, dataclasses.replace(spec, n_train=N_TRAIN, n_test=N_TEST))
+def small_specs():
+    """Both specs expecting the small generated sets (official counts), by name; passed to the loader."""
+    return {name: dataclasses.replace(spec, n_train=N_TRAIN, n_test=N_TEST) for name, spec in cifar.DATASETS.items()}
+
+
+def refuse_online(*args, **kwargs):
+    pytest.fail("must not go online")
 
 
 def no_network(monkeypatch):
-    """Fails the test on any attempt to go online."""
-    def refuse(*args, **kwargs):
-        pytest.fail("must not go online")
-    monkeypatch.setattr(cifar, "is_reachable", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+    """Fails the test on any socket connection; loaders also get ``reachable=refuse_online``."""
+    monkeypatch.setattr(socket, "create_connection", refuse_online)
+    monkeypatch.setattr(socket.socket, "connect", refuse_online)
 
 
 def make_arrays(name="cifar10", n_train=N_TRAIN, n_test=N_TEST, seed=0):
@@ -64,14 +64,18 @@ def make_archive(path, name="cifar10", seed=0, **kwargs):
     return cifar.write_cifar_archive(path, **arrays, name=name, **kwargs), arrays
 
 
+# Dataset field of each array.
+FIELDS = {"train_images": "train_x", "train_labels": "train_y", "test_images": "test_x", "test_labels": "test_y"}
+
+
 def assert_matches(loaded, arrays, label_names=None):
     for key, array in arrays.items():
-        np.testing.assert_array_equal(getattr(loaded, key), array, err_msg=key)
-    for key in ("train_images", "test_images"):
+        np.testing.assert_array_equal(getattr(loaded, FIELDS[key]), array, err_msg=key)
+    for key in ("train_x", "test_x"):
         assert getattr(loaded, key).dtype == np.uint8 and getattr(loaded, key).flags.c_contiguous
-    assert loaded.train_labels.dtype == np.int32 and loaded.test_labels.dtype == np.int32
+    assert loaded.train_y.dtype == np.int32 and loaded.test_y.dtype == np.int32
     if label_names is not None:
-        assert loaded.label_names == list(label_names)
+        assert loaded.label_names == tuple(label_names)
 
 
 def extract(archive, folder):
@@ -88,18 +92,19 @@ def test_archive_round_trip_tar_and_extracted_folder(tmp_path, monkeypatch, name
     names = [f"class {i}" for i in range(NUM_CLASSES[name])]
     archive, arrays = make_archive(tmp_path / "data", name, label_names=names)
     assert archive == tmp_path / "data" / cifar.DATASETS[name].archive
-    loaded = cifar.load_cifar(name, data_dir=tmp_path / "data")
+    loaded = cifar.load_cifar(name, data_dir=tmp_path / "data", reachable=refuse_online)
     assert_matches(loaded, arrays, names)
-    assert loaded.train_images.shape == (N_TRAIN, 32, 32, 3) and loaded.test_labels.shape == (N_TEST,)
+    assert loaded.train_x.shape == (N_TRAIN, 32, 32, 3) and loaded.test_y.shape == (N_TEST,)
     assert loaded.source == f"data_dir: {archive}"
+    assert isinstance(loaded, Dataset) and loaded.num_classes == NUM_CLASSES[name]
 
     extract(archive, tmp_path / "extracted")
     folder = tmp_path / "extracted" / cifar.DATASETS[name].folder
     for data_dir in (tmp_path / "extracted", folder):  # the parent, or the extracted folder itself
-        loaded = cifar.load_cifar(name, data_dir=data_dir)
+        loaded = cifar.load_cifar(name, data_dir=data_dir, reachable=refuse_online)
         assert_matches(loaded, arrays, names)
         assert loaded.source == f"data_dir: {folder}"
-    assert_matches(cifar.load_cifar(name, data_dir=archive), arrays, names)  # the archive file itself
+    assert_matches(cifar.load_cifar(name, data_dir=archive, reachable=refuse_online), arrays, names)  # the archive file itself
 
 
 def test_archive_members_are_the_official_ones(tmp_path):
@@ -127,12 +132,21 @@ def test_archive_members_are_the_official_ones(tmp_path):
     assert again.read_bytes() == archive.read_bytes()
 
 
+def test_statistics_constants():
+    assert cifar.MEAN_STD == {"cifar10": (cifar.CIFAR10_MEAN, cifar.CIFAR10_STD),
+                              "cifar100": (cifar.CIFAR100_MEAN, cifar.CIFAR100_STD)}
+    assert cifar.CIFAR10_MEAN == (0.4914, 0.4822, 0.4465)
+    assert cifar.CIFAR10_STD == (0.2470, 0.2435, 0.2616)
+    assert cifar.CIFAR100_MEAN == (0.5071, 0.4865, 0.4409)
+    assert cifar.CIFAR100_STD == (0.2673, 0.2564, 0.2762)
+
+
 def test_default_label_names_are_official(tmp_path):
     make_archive(tmp_path, "cifar10")
     assert cifar.load_cifar("cifar10", data_dir=tmp_path).label_names[-1] == "truck"
     make_archive(tmp_path, "cifar100")
     names = cifar.load_cifar("cifar100", data_dir=tmp_path).label_names
-    assert len(names) == 100 and names[:2] == ["apple", "aquarium_fish"] and names[-1] == "worm"
+    assert len(names) == 100 and names[:2] == ("apple", "aquarium_fish") and names[-1] == "worm"
 
 
 def _py2_str(data: bytes) -> bytes:
@@ -189,11 +203,11 @@ def test_channel_planar_rows_become_nhwc_from_raw_python2_pickles(tmp_path):
     loaded = cifar.load_cifar("cifar10", data_dir=folder)
     expected = np.array([[[[value(i, y, x, c) for c in range(3)] for x in range(32)] for y in range(32)]
                          for i in range(7)], np.uint8)
-    np.testing.assert_array_equal(loaded.train_images, expected[:5])
-    np.testing.assert_array_equal(loaded.test_images, expected[5:])
-    assert loaded.train_images[1, 2, 3].tolist() == [value(1, 2, 3, 0), value(1, 2, 3, 1), value(1, 2, 3, 2)]
-    assert loaded.train_labels.tolist() == [0, 1, 2, 3, 4] and loaded.test_labels.tolist() == [9, 8]
-    assert loaded.label_names == [f"n{j}" for j in range(10)]
+    np.testing.assert_array_equal(loaded.train_x, expected[:5])
+    np.testing.assert_array_equal(loaded.test_x, expected[5:])
+    assert loaded.train_x[1, 2, 3].tolist() == [value(1, 2, 3, 0), value(1, 2, 3, 1), value(1, 2, 3, 2)]
+    assert loaded.train_y.tolist() == [0, 1, 2, 3, 4] and loaded.test_y.tolist() == [9, 8]
+    assert loaded.label_names == tuple(f"n{j}" for j in range(10))
 
 
 # --------------------------------------------------------------------------- data_dir errors
@@ -279,10 +293,11 @@ def test_data_dir_without_data_does_not_fall_through(tmp_path, monkeypatch, smal
     no_network(monkeypatch)
     (tmp_path / "empty").mkdir()
     for data_dir in (tmp_path / "empty", tmp_path / "nowhere"):
-        with pytest.raises(FileNotFoundError) as error:
-            cifar.load_cifar("cifar10", data_dir=data_dir, cache_dir=tmp_path / "cache")
+        with pytest.raises(DataNotFoundError) as error:
+            cifar.load_cifar(small_specs["cifar10"], data_dir=data_dir, cache_dir=tmp_path / "cache", reachable=refuse_online)
         message = str(error.value)
-        assert "--data-dir" in message and str(data_dir) in message and "cifar-10-python.tar.gz" in message
+        assert "data_dir" in message and str(data_dir) in message and "cifar-10-python.tar.gz" in message
+        assert "--data-dir" in error.value.rephrased("--data-dir").args[0] and "--data-dir" not in message
 
 
 def test_unknown_name_lists_known():
@@ -297,12 +312,11 @@ def test_unknown_name_lists_known():
 def test_cache_is_used_and_checks_official_counts(tmp_path, monkeypatch, small_specs):
     archive, arrays = make_archive(tmp_path / "root" / "cifar10")
     no_network(monkeypatch)
-    loaded = cifar.load_cifar("cifar10", cache_dir=tmp_path / "root")
+    loaded = cifar.load_cifar(small_specs["cifar10"], cache_dir=tmp_path / "root", reachable=refuse_online)
     assert_matches(loaded, arrays)
     assert loaded.source == f"cache: {archive}"
-    monkeypatch.setitem(cifar.DATASETS, "cifar10", dataclasses.replace(cifar.DATASETS["cifar10"], n_train=50000))
     with pytest.raises(ValueError, match="cifar-10-python.tar.gz: expected 50000 train .* got 20"):
-        cifar.load_cifar("cifar10", cache_dir=tmp_path / "root")
+        cifar.load_cifar(dataclasses.replace(small_specs["cifar10"], n_train=50000), cache_dir=tmp_path / "root", reachable=refuse_online)
 
 
 def test_cache_root_from_env(tmp_path, monkeypatch):
@@ -318,40 +332,39 @@ def test_truncated_cached_archive_raises_naming_it(tmp_path, monkeypatch, small_
     archive.write_bytes(archive.read_bytes()[:-300])
     no_network(monkeypatch)
     with pytest.raises(ValueError, match=f"{archive}.*Delete it"):
-        cifar.load_cifar("cifar100", cache_dir=tmp_path / "root")
+        cifar.load_cifar(small_specs["cifar100"], cache_dir=tmp_path / "root", reachable=refuse_online)
 
 
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])
 def test_offline_fails_fast_saying_where_to_put_the_archive(tmp_path, monkeypatch, name):
     calls = []
-    monkeypatch.setattr(cifar, "is_reachable", lambda url, timeout: calls.append((url, timeout)) or False)
     spec = cifar.DATASETS[name]
     start = time.monotonic()
     with pytest.raises(FileNotFoundError) as error:
-        cifar.load_cifar(name, cache_dir=tmp_path / "cache")
+        cifar.load_cifar(name, cache_dir=tmp_path / "cache",
+                         reachable=lambda url, timeout: calls.append((url, timeout)) or False)
     assert time.monotonic() - start < 1.0
     message = str(error.value)
-    for needle in ("--data-dir", spec.archive, f"{spec.folder}/", str(tmp_path / "cache" / name), spec.url,
+    for needle in ("pass DIR as data_dir", spec.archive, f"{spec.folder}/", str(tmp_path / "cache" / name), spec.url,
                    "not reachable", str(tmp_path / "tfds-empty" / name)):
         assert needle in message, needle
-    assert calls == [(spec.url, pytest.approx(cifar.REACHABILITY_TIMEOUT_S, abs=0.5))]
+    assert calls == [(spec.url, pytest.approx(download.REACHABILITY_TIMEOUT_S, abs=0.5))]
     assert not (tmp_path / "cache").exists()  # nothing created when nothing was fetched
 
 
 def test_offline_with_the_real_reachability_check_is_bounded(tmp_path, monkeypatch):
     # 192.0.2.1 (TEST-NET-1) never answers: the real check gives up after its short timeout.
     spec = dataclasses.replace(cifar.DATASETS["cifar10"], url="http://192.0.2.1:9/cifar-10-python.tar.gz")
-    monkeypatch.setitem(cifar.DATASETS, "cifar10", spec)
     start = time.monotonic()
     with pytest.raises(FileNotFoundError, match="not reachable"):
-        cifar.load_cifar("cifar10", cache_dir=tmp_path / "cache")
-    assert time.monotonic() - start < cifar.REACHABILITY_TIMEOUT_S + 2
+        cifar.load_cifar(spec, cache_dir=tmp_path / "cache")
+    assert time.monotonic() - start < download.REACHABILITY_TIMEOUT_S + 2
 
 
 def test_download_disabled_never_goes_online(tmp_path, monkeypatch):
     no_network(monkeypatch)
     with pytest.raises(FileNotFoundError, match="download=False"):
-        cifar.load_cifar("cifar10", cache_dir=tmp_path / "cache", download=False)
+        cifar.load_cifar("cifar10", cache_dir=tmp_path / "cache", download=False, reachable=refuse_online)
 
 
 # --------------------------------------------------------------------------- download
@@ -359,22 +372,19 @@ def test_download_disabled_never_goes_online(tmp_path, monkeypatch):
 
 
 
-def _serve(monkeypatch, base, served, name, md5=None):
-    """Writes an archive into ``served`` and points ``name``'s spec at it; returns the arrays."""
-    archive, arrays = make_archive(served, name)
+def _serve(spec, base, served, md5=None):
+    """Writes an archive into ``served``; returns ``spec`` pointing at it, the arrays and the real MD5."""
+    archive, arrays = make_archive(served, spec.name)
     data = archive.read_bytes()
-    spec = dataclasses.replace(cifar.DATASETS[name], url=base + archive.name, size=len(data),
-                               md5=md5 or hashlib.md5(data).hexdigest())
-    monkeypatch.setitem(cifar.DATASETS, name, spec)
-    return arrays, hashlib.md5(data).hexdigest()
+    spec = dataclasses.replace(spec, url=base + archive.name, size=len(data), md5=md5 or hashlib.md5(data).hexdigest())
+    return spec, arrays, hashlib.md5(data).hexdigest()
 
 
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])
 def test_download_verifies_md5_caches_and_reuses(tmp_path, monkeypatch, small_specs, server, capsys, name):
     base, served = server
-    arrays, _ = _serve(monkeypatch, base, served, name)
-    spec = cifar.DATASETS[name]
-    loaded = cifar.load_cifar(name, cache_dir=tmp_path / "cache")  # the real reachability check, on localhost
+    spec, arrays, _ = _serve(small_specs[name], base, served)
+    loaded = cifar.load_cifar(spec, cache_dir=tmp_path / "cache")  # the real reachability check, on localhost
     assert_matches(loaded, arrays)
     cached = tmp_path / "cache" / name / spec.archive
     assert loaded.source == f"download: {spec.url} -> {cached}"
@@ -385,28 +395,28 @@ def test_download_verifies_md5_caches_and_reuses(tmp_path, monkeypatch, small_sp
     # Next time: from the cache, with the server's file gone and the network refused.
     (served / spec.archive).unlink()
     no_network(monkeypatch)
-    again = cifar.load_cifar(name, cache_dir=tmp_path / "cache")
+    again = cifar.load_cifar(spec, cache_dir=tmp_path / "cache", reachable=refuse_online)
     assert again.source == f"cache: {cached}"
     assert_matches(again, arrays)
 
 
 def test_download_md5_mismatch_raises_and_deletes(tmp_path, monkeypatch, small_specs, server):
     base, served = server
-    _, real_md5 = _serve(monkeypatch, base, served, "cifar10", md5="0" * 32)
+    spec, _, real_md5 = _serve(small_specs["cifar10"], base, served, md5="0" * 32)
     with pytest.raises(ValueError) as error:
-        cifar.load_cifar("cifar10", cache_dir=tmp_path / "cache")
+        cifar.load_cifar(spec, cache_dir=tmp_path / "cache")
     message = str(error.value)
-    assert "cifar-10-python.tar.gz" in message and cifar.DATASETS["cifar10"].url in message
+    assert "cifar-10-python.tar.gz" in message and spec.url in message
     assert "0" * 32 in message and real_md5 in message  # expected and received
     assert list((tmp_path / "cache" / "cifar10").iterdir()) == []  # neither the archive nor a .part
 
 
 def test_download_http_error_is_reported(tmp_path, monkeypatch, small_specs, server):
     base, served = server
-    _serve(monkeypatch, base, served, "cifar10")
+    spec, _, _ = _serve(small_specs["cifar10"], base, served)
     (served / "cifar-10-python.tar.gz").unlink()
     with pytest.raises(FileNotFoundError, match="404"):
-        cifar.load_cifar("cifar10", cache_dir=tmp_path / "cache")
+        cifar.load_cifar(spec, cache_dir=tmp_path / "cache")
 
 
 # --------------------------------------------------------------------------- tensorflow-datasets
@@ -456,7 +466,7 @@ def test_prepared_tfds_copy_is_used_without_downloading(tmp_path, monkeypatch, n
 
     monkeypatch.setattr(tfds, "data_source", data_source)
     monkeypatch.setattr(tfds, "load", lambda *a, **k: pytest.fail("tfds.load needs TensorFlow here"))
-    loaded = cifar.load_cifar(name, cache_dir=tmp_path / "cache")
+    loaded = cifar.load_cifar(name, cache_dir=tmp_path / "cache", reachable=refuse_online)
     assert loaded.source == f"tfds: {version_dir}"
     assert_matches(loaded, arrays, names)  # tfds shuffles; the loader restores the archive order by id
     assert [call["split"] for call in calls] == ["train", "test"]
@@ -470,7 +480,7 @@ def test_no_prepared_tfds_copy_never_calls_tfds(tmp_path, monkeypatch, small_spe
     monkeypatch.setattr(tfds, "load", lambda *a, **k: pytest.fail("tfds must not be asked"))
     archive, _ = make_archive(tmp_path / "cache" / "cifar10")
     no_network(monkeypatch)
-    assert cifar.load_cifar("cifar10", cache_dir=tmp_path / "cache").source == f"cache: {archive}"
+    assert cifar.load_cifar(small_specs["cifar10"], cache_dir=tmp_path / "cache", reachable=refuse_online).source == f"cache: {archive}"
 
 
 def test_tfds_import_failure_falls_through_to_the_cache(tmp_path, monkeypatch, small_specs):
@@ -480,12 +490,12 @@ def test_tfds_import_failure_falls_through_to_the_cache(tmp_path, monkeypatch, s
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # import raises ImportError
     archive, arrays = make_archive(tmp_path / "cache" / "cifar10")
     no_network(monkeypatch)
-    loaded = cifar.load_cifar("cifar10", cache_dir=tmp_path / "cache")
+    loaded = cifar.load_cifar(small_specs["cifar10"], cache_dir=tmp_path / "cache", reachable=refuse_online)
     assert loaded.source == f"cache: {archive}"
     assert_matches(loaded, arrays)
     archive.unlink()
-    with pytest.raises(FileNotFoundError, match=r"(?s)3\.0\.2: cannot import tensorflow_datasets.*--data-dir"):
-        cifar.load_cifar("cifar10", cache_dir=tmp_path / "cache", download=False)
+    with pytest.raises(FileNotFoundError, match=r"(?s)3\.0\.2: cannot import tensorflow_datasets.*as data_dir"):
+        cifar.load_cifar(small_specs["cifar10"], cache_dir=tmp_path / "cache", download=False, reachable=refuse_online)
 
 
 def test_broken_tfds_copy_warns_and_falls_through(tmp_path, monkeypatch, small_specs, capsys):
@@ -494,8 +504,8 @@ def test_broken_tfds_copy_warns_and_falls_through(tmp_path, monkeypatch, small_s
     version_dir.mkdir(parents=True)
     (version_dir / "dataset_info.json").write_text('{"fileFormat": "array_record"}')  # but no data files
     no_network(monkeypatch)
-    with pytest.raises(FileNotFoundError, match=f"(?s){version_dir}: failed.*--data-dir"):
-        cifar.load_cifar("cifar10", cache_dir=tmp_path / "cache", download=False)
+    with pytest.raises(FileNotFoundError, match=f"(?s){version_dir}: failed.*as data_dir"):
+        cifar.load_cifar(small_specs["cifar10"], cache_dir=tmp_path / "cache", download=False, reachable=refuse_online)
     assert "warning: could not read" in capsys.readouterr().err
 
 
@@ -507,4 +517,4 @@ def test_tfrecord_tfds_copy_without_tensorflow_is_skipped_with_reason(tmp_path, 
     (version_dir / "dataset_info.json").write_text('{"name": "cifar100"}')  # tfrecord: the older default
     no_network(monkeypatch)
     with pytest.raises(FileNotFoundError, match="stored as tfrecord, which needs TensorFlow"):
-        cifar.load_cifar("cifar100", cache_dir=tmp_path / "cache", download=False)
+        cifar.load_cifar("cifar100", cache_dir=tmp_path / "cache", download=False, reachable=refuse_online)

@@ -10,7 +10,8 @@ import pytest
 
 from analysis import robustness
 from helpers import fast_jit
-from nsnn_jax.data import dvs
+from nsnn_jax.data.events import aedat, cifar10_dvs
+from nsnn_jax.data.events import dvs_gesture as gesture_data
 from train import dvs as dvs_common
 from train import dvs_cifar, dvs_gesture, trainer
 
@@ -27,15 +28,15 @@ def class_events(label, rng, n=600, duration=200_000, classes=10):
     x = rng.integers(0, 128, n).astype(np.int16)
     y = np.clip(band + rng.integers(0, 128 // classes, n), 0, 127).astype(np.int16)
     p = (rng.random(n) < 0.5).astype(np.uint8)
-    return dvs.Events(t, x, y, p)
+    return aedat.Events(t, x, y, p)
 
 
 def make_cifar10_dvs(root, per_class=2, seed=0):
     rng = np.random.default_rng(seed)
-    for label, name in enumerate(dvs.CIFAR10_DVS_LABEL_NAMES):
+    for label, name in enumerate(cifar10_dvs.CIFAR10_DVS_LABEL_NAMES):
         os.makedirs(root / name, exist_ok=True)
         for i in range(per_class):
-            dvs.write_aedat2(root / name / f"cifar10_{name}_{i}.aedat", class_events(label, rng))
+            aedat.write_aedat2(root / name / f"cifar10_{name}_{i}.aedat", class_events(label, rng))
     return str(root)
 
 
@@ -52,9 +53,9 @@ def make_gesture(root, seed=0):
                 start = 1_000_000 + gesture * 150_000
                 parts.append(events._replace(t=events.t + start))
                 rows.append((gesture + 1, start, start + 100_000))
-            merged = dvs.Events(*(np.concatenate([getattr(e, f) for e in parts]) for f in dvs.Events._fields))
-            dvs.write_aedat31(root / name, merged)
-            dvs.write_gesture_labels(root / name.replace(".aedat", "_labels.csv"), rows)
+            merged = aedat.Events(*(np.concatenate([getattr(e, f) for e in parts]) for f in aedat.Events._fields))
+            aedat.write_aedat31(root / name, merged)
+            gesture_data.write_gesture_labels(root / name.replace(".aedat", "_labels.csv"), rows)
         with open(root / f"trials_to_{split}.txt", "w") as f:
             f.write("\n".join(files) + "\n")
     return str(root)
@@ -103,12 +104,12 @@ def test_dvs_cifar_command_trains_evaluates_and_caches(tmp_path, capsys):
     # The frames are cached: a second task is built without decoding any recording.
     cfg = dvs_cifar.DvsCifarConfig(data_dir=data, size=16, timesteps=2, width=0.0625, batch_size=10)
     cfg.validate()
-    original = dvs.read_aedat2
+    original = aedat.read_aedat2
     try:
-        dvs.read_aedat2 = lambda path: pytest.fail(f"decoded {path} again")
+        aedat.read_aedat2 = lambda path: pytest.fail(f"decoded {path} again")
         task = dvs_cifar.build_task(cfg)
     finally:
-        dvs.read_aedat2 = original
+        aedat.read_aedat2 = original
     assert task.data.train_x.shape == (90, 2, 16, 16, 2) and task.data.test_x.shape == (10, 2, 16, 16, 2)
     one_step_lowers_the_loss(task, cfg)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nsnn_jax.data import idx
+from nsnn_jax.data import DataNotFoundError, Dataset, download, idx
 
 N_TRAIN, N_TEST = 20, 10
 NAMES = {key: entry.name for key, entry in idx.DATASETS["fashion_mnist"].files.items()}
@@ -31,20 +31,21 @@ def make_dataset(folder, n_train=N_TRAIN, n_test=N_TEST, gz=True, seed=0):
     return arrays
 
 
+# Dataset field of each file's array.
+FIELDS = {"train_images": "train_x", "train_labels": "train_y", "test_images": "test_x", "test_labels": "test_y"}
+
+
 def assert_matches(loaded, arrays):
     for key, array in arrays.items():
-        np.testing.assert_array_equal(getattr(loaded, key), array)
-    assert loaded.train_images.dtype == np.uint8 and loaded.test_images.dtype == np.uint8
-    assert loaded.train_labels.dtype == np.int32 and loaded.test_labels.dtype == np.int32
+        np.testing.assert_array_equal(getattr(loaded, FIELDS[key]), array)
+    assert loaded.train_x.dtype == np.uint8 and loaded.test_x.dtype == np.uint8
+    assert loaded.train_y.dtype == np.int32 and loaded.test_y.dtype == np.int32
 
 
 @pytest.fixture
-def small_spec(monkeypatch):
-    """Makes fashion_mnist expect the small generated set (counts) and search no system folder."""
-    spec = dataclasses.replace(idx.DATASETS["fashion_mnist"], n_train=N_TRAIN, n_test=N_TEST)
-    monkeypatch.setitem(idx.DATASETS, "fashion_mnist", spec)
-    monkeypatch.setitem(idx.SYSTEM_DIRS, "fashion_mnist", ())
-    return spec
+def small_spec():
+    """fashion_mnist expecting the small generated set (counts); passed to the loader as its name."""
+    return dataclasses.replace(idx.DATASETS["fashion_mnist"], n_train=N_TRAIN, n_test=N_TEST)
 
 
 # --------------------------------------------------------------------------- format
@@ -150,8 +151,10 @@ def test_load_from_data_dir(tmp_path):
     arrays = make_dataset(tmp_path / "data")
     loaded = idx.load_idx_dataset("fashion_mnist", data_dir=tmp_path / "data", download=False)
     assert_matches(loaded, arrays)
-    assert loaded.train_images.shape == (N_TRAIN, 28, 28) and loaded.test_labels.shape == (N_TEST,)
+    assert loaded.train_x.shape == (N_TRAIN, 28, 28) and loaded.test_y.shape == (N_TEST,)
     assert str(tmp_path / "data") in loaded.source
+    assert loaded.label_names == idx.FASHION_MNIST_LABEL_NAMES and loaded.num_classes == 10
+    assert isinstance(loaded, Dataset)
 
 
 def test_load_raw_uncompressed_names(tmp_path):
@@ -160,14 +163,16 @@ def test_load_raw_uncompressed_names(tmp_path):
     assert_matches(idx.load_idx_dataset("mnist", data_dir=tmp_path / "raw"), arrays)
 
 
-def test_missing_file_in_data_dir_names_it_and_does_not_fall_through(tmp_path, monkeypatch):
+def test_missing_file_in_data_dir_names_it_and_does_not_fall_through(tmp_path):
     make_dataset(tmp_path / "data")
     (tmp_path / "data" / "t10k-labels-idx1-ubyte.gz").unlink()
-    monkeypatch.setattr(idx, "is_reachable", lambda *a, **k: pytest.fail("must not go online"))
-    with pytest.raises(FileNotFoundError) as error:
-        idx.load_idx_dataset("fashion_mnist", data_dir=tmp_path / "data")
+    with pytest.raises(DataNotFoundError) as error:
+        idx.load_idx_dataset("fashion_mnist", data_dir=tmp_path / "data",
+                             reachable=lambda *a, **k: pytest.fail("must not go online"))
     message = str(error.value)
     assert "t10k-labels-idx1-ubyte.gz" in message and str(tmp_path / "data") in message
+    assert message.startswith(f"data_dir {tmp_path / 'data'} lacks")
+    assert error.value.rephrased("--data-dir").args[0].startswith(f"--data-dir {tmp_path / 'data'} lacks")
     assert "train-images" not in message  # only the missing one is listed
 
 
@@ -208,21 +213,21 @@ def test_unknown_name_lists_known():
 # --------------------------------------------------------------------------- system folder, cache, offline
 
 
-def test_system_folder_is_used_and_checks_official_counts(tmp_path, monkeypatch, small_spec):
+def test_system_folder_is_used_and_checks_official_counts(tmp_path, small_spec):
     arrays = make_dataset(tmp_path / "system")
-    monkeypatch.setitem(idx.SYSTEM_DIRS, "fashion_mnist", (str(tmp_path / "empty"), str(tmp_path / "system")))
-    loaded = idx.load_idx_dataset("fashion_mnist", cache_dir=tmp_path / "cache", download=False)
+    system_dirs = (str(tmp_path / "empty"), str(tmp_path / "system"))
+    loaded = idx.load_idx_dataset(small_spec, cache_dir=tmp_path / "cache", download=False, system_dirs=system_dirs)
     assert_matches(loaded, arrays)
     assert loaded.source == f"system: {tmp_path / 'system'}"
-    monkeypatch.setitem(idx.DATASETS, "fashion_mnist", dataclasses.replace(small_spec, n_train=60000))
     with pytest.raises(ValueError, match="train-images.*expected 60000 images, got 20"):
-        idx.load_idx_dataset("fashion_mnist", cache_dir=tmp_path / "cache", download=False)
+        idx.load_idx_dataset(dataclasses.replace(small_spec, n_train=60000), cache_dir=tmp_path / "cache",
+                             download=False, system_dirs=system_dirs)
 
 
-def test_cache_folder_is_used(tmp_path, monkeypatch, small_spec):
+def test_cache_folder_is_used(tmp_path, small_spec):
     arrays = make_dataset(tmp_path / "root" / "fashion_mnist")
-    monkeypatch.setattr(idx, "is_reachable", lambda *a, **k: pytest.fail("must not go online"))
-    loaded = idx.load_idx_dataset("fashion_mnist", cache_dir=tmp_path / "root")
+    loaded = idx.load_idx_dataset(small_spec, cache_dir=tmp_path / "root", system_dirs=(),
+                                  reachable=lambda *a, **k: pytest.fail("must not go online"))
     assert_matches(loaded, arrays)
     assert loaded.source == f"cache: {tmp_path / 'root' / 'fashion_mnist'}"
 
@@ -236,37 +241,29 @@ def test_cache_root_from_env(tmp_path, monkeypatch):
     assert idx.cache_folder("fashion_mnist") == tmp_path / "home" / ".cache" / "nsnn_jax" / "fashion_mnist"
 
 
-def test_offline_fails_fast_naming_all_three_ways(tmp_path, monkeypatch):
-    monkeypatch.setitem(idx.SYSTEM_DIRS, "fashion_mnist", (str(tmp_path / "empty"),))
+def test_offline_fails_fast_naming_all_three_ways(tmp_path):
     calls = []
-    monkeypatch.setattr(idx, "is_reachable", lambda url, timeout: calls.append((url, timeout)) or False)
     start = time.monotonic()
-    with pytest.raises(FileNotFoundError) as error:
-        idx.load_idx_dataset("fashion_mnist", cache_dir=tmp_path / "cache")
+    with pytest.raises(DataNotFoundError) as error:
+        idx.load_idx_dataset("fashion_mnist", cache_dir=tmp_path / "cache", system_dirs=(str(tmp_path / "empty"),),
+                             reachable=lambda url, timeout: calls.append((url, timeout)) or False)
     assert time.monotonic() - start < 1.0
     message = str(error.value)
-    for needle in ("--data-dir", "dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist/",
+    assert "--data-dir" in error.value.rephrased("--data-dir").args[0] and "--data-dir" not in message
+    for needle in ("pass DIR as data_dir", "dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist/",
                    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
                    "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "not reachable"):
         assert needle in message, needle
-    assert calls and 0 < calls[0][1] <= idx.REACHABILITY_TIMEOUT_S
+    assert calls and 0 < calls[0][1] <= download.REACHABILITY_TIMEOUT_S
     assert not (tmp_path / "cache").exists()  # nothing created when nothing was fetched
 
 
-def test_mnist_message_has_no_apt_package(tmp_path, monkeypatch):
-    monkeypatch.setattr(idx, "is_reachable", lambda *a, **k: False)
+def test_mnist_message_has_no_apt_package(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
-        idx.load_idx_dataset("mnist", cache_dir=tmp_path / "cache")
+        idx.load_idx_dataset("mnist", cache_dir=tmp_path / "cache", reachable=lambda *a, **k: False)
     message = str(error.value)
-    assert "--data-dir" in message and "apt-get" not in message
+    assert "data_dir" in message and "apt-get" not in message
     assert "https://ossci-datasets.s3.amazonaws.com/mnist/" in message
-
-
-def test_real_reachability_check_is_bounded():
-    # 192.0.2.1 (TEST-NET-1) never answers: the check must give up at its timeout.
-    start = time.monotonic()
-    assert not idx.is_reachable("http://192.0.2.1:9/", timeout=0.5)
-    assert time.monotonic() - start < 1.5
 
 
 # --------------------------------------------------------------------------- download
@@ -283,11 +280,11 @@ def _spec_for(folder, spec, base):
     return dataclasses.replace(spec, urls=(base,), files=files)
 
 
-def test_download_verifies_and_caches(tmp_path, monkeypatch, small_spec, server, capsys):
+def test_download_verifies_and_caches(tmp_path, small_spec, server, capsys):
     base, served = server
     arrays = make_dataset(served)
-    monkeypatch.setitem(idx.DATASETS, "fashion_mnist", _spec_for(served, small_spec, base))
-    loaded = idx.load_idx_dataset("fashion_mnist", cache_dir=tmp_path / "cache")
+    spec = _spec_for(served, small_spec, base)
+    loaded = idx.load_idx_dataset(spec, cache_dir=tmp_path / "cache", system_dirs=())
     assert_matches(loaded, arrays)
     assert loaded.source.startswith(f"download: {base}")
     cache = tmp_path / "cache" / "fashion_mnist"
@@ -296,30 +293,29 @@ def test_download_verifies_and_caches(tmp_path, monkeypatch, small_spec, server,
     # Second call: from the cache, even with the server gone.
     for path in served.iterdir():
         path.unlink()
-    again = idx.load_idx_dataset("fashion_mnist", cache_dir=tmp_path / "cache")
+    again = idx.load_idx_dataset(spec, cache_dir=tmp_path / "cache", system_dirs=())
     assert again.source == f"cache: {cache}"
     assert_matches(again, arrays)
 
 
-def test_download_fetches_only_missing_files(tmp_path, monkeypatch, small_spec, server):
+def test_download_fetches_only_missing_files(tmp_path, small_spec, server):
     base, served = server
     arrays = make_dataset(served)
-    monkeypatch.setitem(idx.DATASETS, "fashion_mnist", _spec_for(served, small_spec, base))
+    spec = _spec_for(served, small_spec, base)
     cache = tmp_path / "cache" / "fashion_mnist"
     cache.mkdir(parents=True)
     os.replace(served / NAMES["train_images"], cache / NAMES["train_images"])
-    assert_matches(idx.load_idx_dataset("fashion_mnist", cache_dir=tmp_path / "cache"), arrays)
+    assert_matches(idx.load_idx_dataset(spec, cache_dir=tmp_path / "cache", system_dirs=()), arrays)
 
 
-def test_download_md5_mismatch_raises_and_deletes(tmp_path, monkeypatch, small_spec, server):
+def test_download_md5_mismatch_raises_and_deletes(tmp_path, small_spec, server):
     base, served = server
     make_dataset(served)
     spec = _spec_for(served, small_spec, base)
     bad = dataclasses.replace(spec.files["test_labels"], md5="0" * 32)
-    monkeypatch.setitem(idx.DATASETS, "fashion_mnist",
-                        dataclasses.replace(spec, files={**spec.files, "test_labels": bad}))
     with pytest.raises(ValueError) as error:
-        idx.load_idx_dataset("fashion_mnist", cache_dir=tmp_path / "cache")
+        idx.load_idx_dataset(dataclasses.replace(spec, files={**spec.files, "test_labels": bad}),
+                             cache_dir=tmp_path / "cache", system_dirs=())
     message = str(error.value)
     assert "t10k-labels-idx1-ubyte.gz" in message and "0" * 32 in message
     assert spec.files["test_labels"].md5 in message  # the MD5 actually received
@@ -328,27 +324,25 @@ def test_download_md5_mismatch_raises_and_deletes(tmp_path, monkeypatch, small_s
     assert not list(cache.glob("*.part"))
 
 
-def test_download_size_mismatch_raises(tmp_path, monkeypatch, small_spec, server):
+def test_download_size_mismatch_raises(tmp_path, small_spec, server):
     base, served = server
     make_dataset(served)
     spec = _spec_for(served, small_spec, base)
     bad = dataclasses.replace(spec.files["train_labels"], size=spec.files["train_labels"].size - 5)
-    monkeypatch.setitem(idx.DATASETS, "fashion_mnist",
-                        dataclasses.replace(spec, files={**spec.files, "train_labels": bad}))
     with pytest.raises(ValueError, match=f"train-labels-idx1-ubyte.gz.*expected {bad.size} bytes"):
-        idx.load_idx_dataset("fashion_mnist", cache_dir=tmp_path / "cache")
+        idx.load_idx_dataset(dataclasses.replace(spec, files={**spec.files, "train_labels": bad}),
+                             cache_dir=tmp_path / "cache", system_dirs=())
 
 
-def test_download_404_falls_back_to_next_mirror_then_reports(tmp_path, monkeypatch, small_spec, server):
+def test_download_404_falls_back_to_next_mirror_then_reports(tmp_path, small_spec, server):
     base, served = server
     arrays = make_dataset(served / "good")
     spec = _spec_for(served / "good", small_spec, base)
     mirrors = (base + "missing/", base + "good/")
-    monkeypatch.setitem(idx.DATASETS, "fashion_mnist", dataclasses.replace(spec, urls=mirrors))
-    assert_matches(idx.load_idx_dataset("fashion_mnist", cache_dir=tmp_path / "c1"), arrays)
-    monkeypatch.setitem(idx.DATASETS, "fashion_mnist", dataclasses.replace(spec, urls=mirrors[:1]))
+    assert_matches(idx.load_idx_dataset(dataclasses.replace(spec, urls=mirrors), cache_dir=tmp_path / "c1",
+                                        system_dirs=()), arrays)
     with pytest.raises(FileNotFoundError, match="404"):
-        idx.load_idx_dataset("fashion_mnist", cache_dir=tmp_path / "c2")
+        idx.load_idx_dataset(dataclasses.replace(spec, urls=mirrors[:1]), cache_dir=tmp_path / "c2", system_dirs=())
 
 
 # --------------------------------------------------------------------------- real data
@@ -358,10 +352,10 @@ def test_download_404_falls_back_to_next_mirror_then_reports(tmp_path, monkeypat
 def test_real_fashion_mnist_from_debian_package(tmp_path):
     loaded = idx.load_idx_dataset("fashion_mnist", cache_dir=tmp_path / "cache", download=False)
     assert loaded.source == f"system: {idx.SYSTEM_DIRS['fashion_mnist'][0]}"
-    assert loaded.train_images.shape == (60000, 28, 28) and loaded.train_images.dtype == np.uint8
-    assert loaded.test_images.shape == (10000, 28, 28) and loaded.test_images.dtype == np.uint8
-    assert loaded.train_labels.shape == (60000,) and loaded.train_labels.dtype == np.int32
-    assert loaded.test_labels.shape == (10000,) and loaded.test_labels.dtype == np.int32
-    np.testing.assert_array_equal(np.bincount(loaded.train_labels, minlength=10), np.full(10, 6000))
-    np.testing.assert_array_equal(np.bincount(loaded.test_labels, minlength=10), np.full(10, 1000))
-    assert loaded.train_images.max() == 255 and loaded.train_images.min() == 0
+    assert loaded.train_x.shape == (60000, 28, 28) and loaded.train_x.dtype == np.uint8
+    assert loaded.test_x.shape == (10000, 28, 28) and loaded.test_x.dtype == np.uint8
+    assert loaded.train_y.shape == (60000,) and loaded.train_y.dtype == np.int32
+    assert loaded.test_y.shape == (10000,) and loaded.test_y.dtype == np.int32
+    np.testing.assert_array_equal(np.bincount(loaded.train_y, minlength=10), np.full(10, 6000))
+    np.testing.assert_array_equal(np.bincount(loaded.test_y, minlength=10), np.full(10, 1000))
+    assert loaded.train_x.max() == 255 and loaded.train_x.min() == 0

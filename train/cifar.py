@@ -18,7 +18,7 @@ import dataclasses
 import sys
 from typing import Optional, Sequence
 
-from nsnn_jax.data import augment, cifar
+from nsnn_jax.data import DataNotFoundError, augment, cifar
 from train import cli, trainer
 from train.config import option
 from train.vision import ALGORITHMS, VisionConfig, build_model, make_loss, train_or_evaluate
@@ -36,8 +36,7 @@ _PER_ARCH = {
     "vggsnn": dict(epochs=300, batch_size=64, lr=1e-3, timesteps=4),
 }
 DEFAULTS = {(arch, algorithm): values for arch, values in _PER_ARCH.items() for algorithm in ALGORITHMS}
-MEAN_STD = {"cifar10": (augment.CIFAR10_MEAN, augment.CIFAR10_STD),
-            "cifar100": (augment.CIFAR100_MEAN, augment.CIFAR100_STD)}
+MEAN_STD = cifar.MEAN_STD
 
 
 @dataclasses.dataclass
@@ -70,11 +69,12 @@ def make_preprocess(config: CifarConfig):
 def build_task(config: CifarConfig, data: Optional[trainer.Dataset] = None) -> trainer.Task:
     """The trainer task for ``config``; ``data`` overrides loading (tests)."""
     if data is None:
-        loaded = cifar.load_cifar(config.dataset, data_dir=config.data_dir)
-        print(f"{config.dataset}: {len(loaded.train_labels)} train / {len(loaded.test_labels)} test "
-              f"images from {loaded.source}", file=sys.stderr)
-        data = trainer.Dataset(loaded.train_images, loaded.train_labels,
-                               loaded.test_images, loaded.test_labels)
+        try:
+            data = cifar.load_cifar(config.dataset, data_dir=config.data_dir)
+        except DataNotFoundError as error:
+            raise error.rephrased("--data-dir") from None
+        print(f"{config.dataset}: {len(data.train_y)} train / {len(data.test_y)} test "
+              f"images from {data.source}", file=sys.stderr)
     classes = 100 if config.dataset == "cifar100" else 10
     return trainer.Task(f"{config.dataset}-{config.arch}", build_model(config, classes), data,
                         make_loss(config), make_preprocess(config), experiment="train.cifar")

@@ -9,6 +9,7 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 
+from nsnn_jax.data import DataNotFoundError
 from train import trainer
 from train.config import option
 from train.vision import VisionConfig, build_model, make_loss
@@ -68,10 +69,12 @@ def build_task(config: DvsConfig, data: Optional[trainer.Dataset], load: Callabl
                classes: int, experiment: str, max_shift: int) -> trainer.Task:
     """A trainer task on event frames; ``load(config)`` returns the frame data set when ``data`` is None."""
     if data is None:
-        loaded = load(config)
-        print(f"{name}: {len(loaded.train_y)} train / {len(loaded.test_y)} test recordings, "
-              f"frames {loaded.train_x.shape[1:]} from {loaded.source}", file=sys.stderr)
-        data = trainer.Dataset(loaded.train_x, loaded.train_y, loaded.test_x, loaded.test_y)
+        try:
+            data = load(config)
+        except DataNotFoundError as error:
+            raise error.rephrased("--data-dir") from None
+        print(f"{name}: {len(data.train_y)} train / {len(data.test_y)} test recordings, "
+              f"frames {data.train_x.shape[1:]} from {data.source}", file=sys.stderr)
     model = build_model(config, classes, sequence_input=True)
     return trainer.Task(f"{name}-{config.arch}", model, data, make_loss(config), make_preprocess(max_shift),
                         experiment=experiment)

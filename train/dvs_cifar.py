@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional, Sequence
 
-from nsnn_jax.data import dvs
+from nsnn_jax.data import events
 from train import cli, dvs as dvs_common, trainer
 from train.config import option
 from train.vision import ALGORITHMS, train_or_evaluate
@@ -41,13 +41,8 @@ class DvsCifarConfig(dvs_common.DvsConfig):
 
 
 def load(config: DvsCifarConfig):
-    if not config.data_dir:
-        raise FileNotFoundError(
-            "CIFAR10-DVS cannot be downloaded automatically: download the ten class archives (airplane.zip ... "
-            "truck.zip, AEDAT 2.0 recordings) from https://figshare.com/articles/dataset/CIFAR10-DVS_New/4724671, "
-            "unzip them into one folder DIR (DIR/airplane/*.aedat, ...) and pass --data-dir DIR.")
-    return dvs.load_dvs_cifar10(config.data_dir, timesteps=config.timesteps, size=config.size,
-                                split_by=config.split_by, cache_dir=config.cache_dir)
+    return events.load_cifar10_dvs(config.data_dir, timesteps=config.timesteps, size=config.size,
+                                   split_by=config.split_by, cache_dir=config.cache_dir)
 
 
 def build_task(config: DvsCifarConfig, data: Optional[trainer.Dataset] = None) -> trainer.Task:

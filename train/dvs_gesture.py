@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional, Sequence
 
-from nsnn_jax.data import dvs
+from nsnn_jax.data import events
 from train import cli, dvs as dvs_common, trainer
 from train.config import option
 from train.vision import ALGORITHMS, train_or_evaluate
@@ -36,13 +36,8 @@ class DvsGestureConfig(dvs_common.DvsConfig):
 
 
 def load(config: DvsGestureConfig):
-    if not config.data_dir:
-        raise FileNotFoundError(
-            "DVS128 Gesture cannot be downloaded automatically: download DvsGesture.tar.gz from "
-            "https://research.ibm.com/interactive/dvsgesture/, extract it into DIR (DIR/trials_to_train.txt, "
-            "DIR/user01_fluorescent.aedat, ...) and pass --data-dir DIR.")
-    return dvs.load_dvs_gesture(config.data_dir, timesteps=config.timesteps, size=config.size,
-                                split_by=config.split_by, cache_dir=config.cache_dir)
+    return events.load_dvs_gesture(config.data_dir, timesteps=config.timesteps, size=config.size,
+                                   split_by=config.split_by, cache_dir=config.cache_dir)
 
 
 def build_task(config: DvsGestureConfig, data: Optional[trainer.Dataset] = None) -> trainer.Task:

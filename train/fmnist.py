@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from nsnn_jax import losses, models
 
-from nsnn_jax.data import idx
+from nsnn_jax.data import DataNotFoundError, idx
 from train import cli, trainer
 from train.config import TrainConfig, option
 
@@ -51,11 +51,12 @@ def preprocess(images, key, train):
 def build_task(config: FmnistConfig, data: Optional[trainer.Dataset] = None) -> trainer.Task:
     """The trainer task for ``config``; ``data`` overrides loading (tests)."""
     if data is None:
-        loaded = idx.load_idx_dataset(config.dataset, data_dir=config.data_dir)
-        print(f"{config.dataset}: {len(loaded.train_labels)} train / {len(loaded.test_labels)} test "
-              f"images from {loaded.source}", file=sys.stderr)
-        data = trainer.Dataset(loaded.train_images, loaded.train_labels,
-                               loaded.test_images, loaded.test_labels)
+        try:
+            data = idx.load_idx_dataset(config.dataset, data_dir=config.data_dir)
+        except DataNotFoundError as error:
+            raise error.rephrased("--data-dir") from None
+        print(f"{config.dataset}: {len(data.train_y)} train / {len(data.test_y)} test "
+              f"images from {data.source}", file=sys.stderr)
     model = models.get_model(
         "mlp", hidden=config.resolved_hidden(), outputs=10, timesteps=config.timesteps,
         neuron=config.lif_params(), dtype=jnp.bfloat16 if config.dtype == "bfloat16" else None)

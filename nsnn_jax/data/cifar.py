@@ -6,7 +6,7 @@ are bytes such as ``b"data"``). ``b"data"`` is a uint8 ``(n, 3072)`` array whose
 rows are channel-planar: 1024 red, then 1024 green, then 1024 blue bytes, each
 plane a 32x32 image in row-major order. This module returns NHWC images.
 
-:func:`load_cifar` looks for a data set in this order:
+:func:`load_cifar` looks for a data set in the order of :mod:`nsnn_jax.data.sources`:
 
 1. ``data_dir``, when given (an explicit folder never falls through): the
    archive, its extracted folder (``cifar-10-batches-py/``,
@@ -38,11 +38,13 @@ import sys
 import tarfile
 import zlib
 from pathlib import Path
-from typing import NamedTuple, Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from nsnn_jax.data.download import REACHABILITY_TIMEOUT_S, cache_root, download_file, is_reachable, reachable_urls
+from nsnn_jax.data import sources
+from nsnn_jax.data.dataset import Dataset
+from nsnn_jax.data.download import download_file
 
 try:  # numpy >= 2
     from numpy._core import multiarray as _multiarray
@@ -50,16 +52,18 @@ except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core import multiarray as _multiarray
 
 __all__ = [
-    "CifarDataset",
     "CifarSpec",
     "DATASETS",
     "CIFAR10_LABEL_NAMES",
     "CIFAR100_LABEL_NAMES",
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "CIFAR100_MEAN",
+    "CIFAR100_STD",
+    "MEAN_STD",
     "load_cifar",
     "write_cifar_archive",
     "cache_folder",
-    "tfds_data_dir",
-    "is_reachable",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -82,25 +86,13 @@ CIFAR100_LABEL_NAMES = (
 )
 
 
-class CifarDataset(NamedTuple):
-    """A loaded CIFAR data set.
-
-    Attributes:
-      train_images: uint8, ``(n_train, 32, 32, 3)`` (NHWC, RGB).
-      train_labels: int32, ``(n_train,)``, in ``0..num_classes - 1`` (CIFAR-100:
-        the fine labels).
-      test_images: uint8, ``(n_test, 32, 32, 3)``.
-      test_labels: int32, ``(n_test,)``.
-      label_names: the class names, ``label_names[label]``.
-      source: where the data came from, e.g. ``"data_dir: /path/cifar-10-python.tar.gz"``.
-    """
-
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
-    label_names: list
-    source: str
+# Per-channel statistics of the training sets on the [0, 1] pixel scale.
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
+CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+#: ``(mean, std)`` per data set name, for :func:`nsnn_jax.data.augment.normalize`.
+MEAN_STD = {"cifar10": (CIFAR10_MEAN, CIFAR10_STD), "cifar100": (CIFAR100_MEAN, CIFAR100_STD)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,14 +171,16 @@ DATASETS: dict[str, CifarSpec] = {
 _DEFAULT_NAMES = {"cifar10": CIFAR10_LABEL_NAMES, "cifar100": CIFAR100_LABEL_NAMES}
 
 
-def _get_spec(name: str) -> CifarSpec:
+def _get_spec(name: Union[str, CifarSpec]) -> CifarSpec:
+    if isinstance(name, CifarSpec):
+        return name
     key = str(name).lower().replace("-", "").replace("_", "")
     if key not in DATASETS:
         raise ValueError(f"Unknown CIFAR dataset {name!r}; known: {', '.join(sorted(DATASETS))}.")
     return DATASETS[key]
 
 
-def cache_folder(name: str, cache_dir: Optional[PathLike] = None) -> Path:
+def cache_folder(name: Union[str, CifarSpec], cache_dir: Optional[PathLike] = None) -> Path:
     """The cache folder of data set ``name``.
 
     Args:
@@ -196,12 +190,7 @@ def cache_folder(name: str, cache_dir: Optional[PathLike] = None) -> Path:
     Returns:
       ``<root>/<name>``, the folder that holds the downloaded archive.
     """
-    return cache_root(cache_dir) / _get_spec(name).name
-
-
-def tfds_data_dir() -> Path:
-    """The tensorflow-datasets data folder: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``."""
-    return Path(os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets").expanduser()
+    return sources.cache_root(cache_dir) / _get_spec(name).name
 
 
 # --------------------------------------------------------------------------- pickles
@@ -260,12 +249,12 @@ def _parse_batch(spec: CifarSpec, batch: dict, where: str) -> tuple[np.ndarray, 
     return rows, labels
 
 
-def _parse_names(spec: CifarSpec, meta: dict, where: str) -> list:
+def _parse_names(spec: CifarSpec, meta: dict, where: str) -> tuple:
     names = meta.get(spec.names_key)
     if not isinstance(names, (list, tuple)) or len(names) != spec.num_classes:
         raise ValueError(f"{where}: expected {spec.num_classes} {spec.names_key}, got "
                          f"{len(names) if isinstance(names, (list, tuple)) else type(names).__name__}.")
-    return [name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name) for name in names]
+    return tuple(name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name) for name in names)
 
 
 def _train_keys(spec: CifarSpec, names) -> list:
@@ -303,7 +292,7 @@ def _check_batch_numbers(spec: CifarSpec, train_keys: list, batch_label, where: 
 
 
 def _parse_members(spec: CifarSpec, members: dict, where: str, source: str,
-                   official: bool) -> CifarDataset:
+                   official: bool) -> Dataset:
     """Builds the data set from the member files' bytes (``where``: the archive or folder, for errors)."""
     train_keys = _train_keys(spec, members)
     missing = [key for key in (spec.meta_member, spec.test_member) if key not in members]
@@ -327,8 +316,8 @@ def _parse_members(spec: CifarSpec, members: dict, where: str, source: str,
     if official and (len(train_rows), len(test_rows)) != (spec.n_train, spec.n_test):
         raise ValueError(f"{where}: expected {spec.n_train} train and {spec.n_test} test images of the official "
                          f"{spec.name}, got {len(train_rows)} and {len(test_rows)}.")
-    return CifarDataset(_rows_to_nhwc(train_rows), train_labels.astype(np.int32), _rows_to_nhwc(test_rows),
-                        test_labels.astype(np.int32), names, source)
+    return Dataset(_rows_to_nhwc(train_rows), train_labels.astype(np.int32), _rows_to_nhwc(test_rows),
+                   test_labels.astype(np.int32), names, source)
 
 
 # --------------------------------------------------------------------------- archive and folder
@@ -375,7 +364,7 @@ def _locate(spec: CifarSpec, folder: Path) -> Optional[Path]:
     return None
 
 
-def _read_local(spec: CifarSpec, path: Path, source: str, official: bool) -> CifarDataset:
+def _read_local(spec: CifarSpec, path: Path, source: str, official: bool) -> Dataset:
     """Loads an archive file or an extracted folder."""
     members = _read_folder_members(spec, path) if path.is_dir() else _read_archive_members(spec, path)
     return _parse_members(spec, members, str(path), source, official)
@@ -384,9 +373,9 @@ def _read_local(spec: CifarSpec, path: Path, source: str, official: bool) -> Cif
 # --------------------------------------------------------------------------- tensorflow-datasets
 
 
-def _tfds_prepared(spec: CifarSpec) -> Optional[Path]:
-    """The newest ``<tfds dir>/<name>/<x.y.z>/`` holding a dataset_info.json, or None."""
-    base = tfds_data_dir() / spec.name
+def _tfds_prepared(spec: CifarSpec, tfds_dir: Path) -> Optional[Path]:
+    """The newest ``<tfds_dir>/<name>/<x.y.z>/`` holding a dataset_info.json, or None."""
+    base = tfds_dir / spec.name
     if not base.is_dir():
         return None
     versions = [path for path in base.iterdir()  # skips tfds's "incomplete.*" folders of aborted builds
@@ -414,7 +403,7 @@ def _tfds_data_source_split(tfds, name: str, split: str, data_dir: str):
     labels = np.asarray([int(record["label"]) for record in records], np.int64)
     ids = [record["id"] for record in records] if records and "id" in records[0] else None
     images, labels = _sorted_by_id(images, labels, ids)
-    return images, labels, list(source.dataset_info.features["label"].names)
+    return images, labels, tuple(source.dataset_info.features["label"].names)
 
 
 def _tfds_load_split(tfds, name: str, split: str, data_dir: str):
@@ -423,18 +412,18 @@ def _tfds_load_split(tfds, name: str, split: str, data_dir: str):
                                      try_gcs=False))
     names = tfds.builder(name, data_dir=data_dir, try_gcs=False).info.features["label"].names
     images, labels = _sorted_by_id(np.asarray(arrays["image"]), np.asarray(arrays["label"]), arrays.get("id"))
-    return images, labels, list(names)
+    return images, labels, tuple(names)
 
 
-def _from_tfds(spec: CifarSpec, tried: list) -> Optional[CifarDataset]:
+def _from_tfds(spec: CifarSpec, tfds_dir: Path, tried: list) -> Optional[Dataset]:
     """Loads a prepared tfds copy, or returns None after noting in ``tried`` why not.
 
     Nothing here can download: tfds is only imported, and only called with
     ``download=False``, once a prepared version folder exists.
     """
-    version_dir = _tfds_prepared(spec)
+    version_dir = _tfds_prepared(spec, tfds_dir)
     if version_dir is None:
-        tried.append(f"tensorflow-datasets: no prepared copy in {tfds_data_dir() / spec.name}/<version>/")
+        tried.append(f"tensorflow-datasets: no prepared copy in {tfds_dir / spec.name}/<version>/")
         return None
     where = f"tensorflow-datasets copy {version_dir}"
     try:
@@ -464,48 +453,45 @@ def _from_tfds(spec: CifarSpec, tried: list) -> Optional[CifarDataset]:
         tried.append(f"{where}: failed ({type(error).__name__}: {error})")
         print(f"warning: could not read {where}: {type(error).__name__}: {error}", file=sys.stderr)
         return None
-    return CifarDataset(train_images, train_labels.astype(np.int32), test_images, test_labels.astype(np.int32),
-                        names, f"tfds: {version_dir}")
+    return Dataset(train_images, train_labels.astype(np.int32), test_images, test_labels.astype(np.int32),
+                   names, f"tfds: {version_dir}")
 
 
 # --------------------------------------------------------------------------- loading
 
 
-def _help_message(spec: CifarSpec, cache: Path, tried: list) -> str:
-    ways = [
-        f"pass --data-dir DIR, a folder holding {spec.archive} or its extracted folder {spec.folder}/",
-        f"put {spec.archive} in the cache folder {cache}",
-        f"download {spec.archive} (needs internet) from {spec.url} (MD5 {spec.md5}); run again online and it is "
-        f"downloaded into the cache",
-        f"prepare it with tensorflow-datasets (`tfds build {spec.name}`, needs TensorFlow) into "
-        f"$TFDS_DATA_DIR or ~/tensorflow_datasets",
-    ]
-    lines = [f"Could not find the {spec.name} data set. Tried:"]
-    lines += [f"  - {line}" for line in tried]
-    lines.append("Get it one of these ways:")
-    lines += [f"  {i}. {way}" for i, way in enumerate(ways, 1)]
-    return "\n".join(lines)
-
-
-def _from_data_dir(spec: CifarSpec, data_dir: PathLike) -> CifarDataset:
-    folder = Path(data_dir).expanduser()
+def _from_data_dir(spec: CifarSpec, folder: Path) -> Dataset:
     if not folder.exists():
-        raise FileNotFoundError(f"--data-dir {folder} does not exist (it should hold {spec.archive} or "
-                                f"{spec.folder}/).")
+        raise sources.DataNotFoundError(f"{sources.DATA_DIR} {folder} does not exist (it should hold {spec.archive} "
+                                        f"or {spec.folder}/).")
     path = _locate(spec, folder)
     if path is None:
-        raise FileNotFoundError(f"--data-dir {folder} holds neither {spec.archive} nor its extracted folder "
-                                f"{spec.folder}/ (with {spec.meta_member}, {spec.test_member} and "
-                                f"{spec.train_member}{'1..5' if spec.batched else ''}).")
+        raise sources.DataNotFoundError(
+            f"{sources.DATA_DIR} {folder} holds neither {spec.archive} nor its extracted folder {spec.folder}/ "
+            f"(with {spec.meta_member}, {spec.test_member} and {spec.train_member}{'1..5' if spec.batched else ''}).")
     return _read_local(spec, path, f"data_dir: {path}", official=False)
 
 
-def load_cifar(name: str, data_dir: Optional[PathLike] = None, cache_dir: Optional[PathLike] = None,
-               download: bool = True) -> CifarDataset:
+def _from_cache(spec: CifarSpec, cache: Path, tried: list) -> Optional[Dataset]:
+    path = _locate(spec, cache) if cache.is_dir() else None
+    if path is None:
+        tried.append(f"cache {cache}: no {spec.archive} or {spec.folder}/")
+        return None
+    try:
+        return _read_local(spec, path, f"cache: {path}", official=True)
+    except ValueError as error:
+        raise ValueError(f"{error} Delete it to download it again.") from error
+
+
+def load_cifar(name: Union[str, CifarSpec], data_dir: Optional[PathLike] = None,
+               cache_dir: Optional[PathLike] = None, download: bool = True, *,
+               tfds_dir: Optional[PathLike] = None,
+               reachable: Optional[Callable[[str, float], bool]] = None) -> Dataset:
     """Loads CIFAR-10 or CIFAR-100.
 
     Args:
-      name: ``"cifar10"`` or ``"cifar100"``.
+      name: ``"cifar10"`` or ``"cifar100"``, or a :class:`CifarSpec` (e.g. a
+        copy of one of :data:`DATASETS` with other counts or another URL).
       data_dir: a folder holding the official archive or its extracted folder,
         the extracted folder itself, or the archive file; when given, it is the
         only source.
@@ -513,45 +499,48 @@ def load_cifar(name: str, data_dir: Optional[PathLike] = None, cache_dir: Option
         the archive lives in ``<cache_dir>/<name>``.
       download: whether to download the archive into the cache when no local
         copy exists and the server is reachable.
+      tfds_dir: the tensorflow-datasets folder searched for a prepared copy;
+        default ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``.
+      reachable: ``reachable(url, timeout) -> bool``, the check that the
+        download server answers; default :func:`nsnn_jax.data.download.is_reachable`.
 
     Returns:
-      A :class:`CifarDataset`: uint8 NHWC images ``(n, 32, 32, 3)``, int32
-      labels ``(n,)`` (CIFAR-100: fine labels), the class names, the source.
+      A :class:`~nsnn_jax.data.Dataset`: ``train_x`` / ``test_x`` uint8 NHWC
+      RGB images ``(n, 32, 32, 3)``, ``train_y`` / ``test_y`` int32 labels
+      ``(n,)`` (CIFAR-100: the fine labels), the class names, the source.
 
     Raises:
       ValueError: unknown ``name``; a corrupt, truncated or inconsistent archive,
         folder or pickle (the message names the file); a download with the
         wrong size or MD5 (the file is deleted).
-      FileNotFoundError: ``data_dir`` lacks the data, or no source had it (the
-        message says where to put the archive).
+      DataNotFoundError: (a ``FileNotFoundError``) ``data_dir`` lacks the
+        data, or no source had it (the message says where to put the archive).
     """
     spec = _get_spec(name)
-    if data_dir is not None:
-        return _from_data_dir(spec, data_dir)
-    tried = []
-    loaded = _from_tfds(spec, tried)
-    if loaded is not None:
-        return loaded
-    cache = cache_folder(spec.name, cache_dir)
-    path = _locate(spec, cache) if cache.is_dir() else None
-    if path is not None:
+    cache = cache_folder(spec, cache_dir)
+    tfds_folder = sources.tfds_data_dir(tfds_dir)
+
+    def fetch(bases: list, tried: list) -> Optional[Dataset]:
         try:
-            return _read_local(spec, path, f"cache: {path}", official=True)
-        except ValueError as error:
-            raise ValueError(f"{error} Delete it to download it again.") from error
-    tried.append(f"cache {cache}: no {spec.archive} or {spec.folder}/")
-    if not download:
-        tried.append("download: disabled (download=False)")
-        raise FileNotFoundError(_help_message(spec, cache, tried))
-    if not reachable_urls([spec.url], check=is_reachable):  # this module's name: tests monkeypatch it
-        tried.append(f"download: {spec.url} not reachable within {REACHABILITY_TIMEOUT_S:g} s (offline?)")
-        raise FileNotFoundError(_help_message(spec, cache, tried))
-    try:
-        path = download_file(spec.url, cache, spec.archive, spec.size, spec.md5)
-    except OSError as error:  # urllib.error.URLError included
-        tried.append(f"download {spec.url}: {error}")
-        raise FileNotFoundError(_help_message(spec, cache, tried)) from error
-    return _read_local(spec, path, f"download: {spec.url} -> {path}", official=True)
+            path = download_file(spec.url, cache, spec.archive, spec.size, spec.md5)
+        except OSError as error:  # urllib.error.URLError included
+            tried.append(f"download {spec.url}: {error}")
+            return None
+        return _read_local(spec, path, f"download: {spec.url} -> {path}", official=True)
+
+    ways = [
+        f"put {spec.archive} in the cache folder {cache}",
+        f"download {spec.archive} (needs internet) from {spec.url} (MD5 {spec.md5}); run again online and it is "
+        f"downloaded into the cache",
+        f"prepare it with tensorflow-datasets (`tfds build {spec.name}`, needs TensorFlow) into "
+        f"$TFDS_DATA_DIR or ~/tensorflow_datasets",
+    ]
+    return sources.search(
+        spec.name, data_dir, lambda folder: _from_data_dir(spec, folder),
+        prepared=[lambda tried: _from_tfds(spec, tfds_folder, tried)],
+        from_cache=lambda tried: _from_cache(spec, cache, tried),
+        fetch=fetch, urls=[spec.url], download=download,
+        data_dir_holds=f"{spec.archive} or its extracted folder {spec.folder}/", ways=ways, reachable=reachable)
 
 
 # --------------------------------------------------------------------------- writing
@@ -610,7 +599,7 @@ def write_cifar_archive(path: PathLike, train_images: np.ndarray, train_labels: 
     spec = _get_spec(name)
     train_images, train_labels = _check_split_arrays(spec, train_images, train_labels, "train")
     test_images, test_labels = _check_split_arrays(spec, test_images, test_labels, "test")
-    names = list(_DEFAULT_NAMES[spec.name] if label_names is None else label_names)
+    names = tuple(_DEFAULT_NAMES[spec.name] if label_names is None else label_names)
     if len(names) != spec.num_classes:
         raise ValueError(f"write_cifar_archive: {spec.name} needs {spec.num_classes} label_names, got {len(names)}.")
     encoded_names = [str(label).encode("utf-8") for label in names]

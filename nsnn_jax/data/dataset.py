@@ -12,6 +12,20 @@ __all__ = ["Dataset"]
 class Dataset(NamedTuple):
     """Host arrays of a data set, batch-major.
 
+    What the loaders return in ``train_x`` / ``test_x``:
+
+    * :func:`~nsnn_jax.data.idx.load_idx_dataset` (MNIST, Fashion-MNIST):
+      uint8 images ``(n, 28, 28)``;
+    * :func:`~nsnn_jax.data.cifar.load_cifar`: uint8 RGB images, NHWC
+      ``(n, 32, 32, 3)``;
+    * :func:`~nsnn_jax.data.events.load_cifar10_dvs` and
+      :func:`~nsnn_jax.data.events.load_dvs_gesture`: float32 event frames
+      ``(n, T, H, W, 2)``, per-pixel event counts, channel = polarity.
+
+    Their ``train_y`` / ``test_y`` are int32 class labels ``(n,)`` in
+    ``0..num_classes - 1``. Static images are not repeated over time here;
+    the model does that.
+
     Attributes:
       train_x: training inputs ``(n_train, ...)``: images ``(n, H, W)`` or
         ``(n, H, W, C)`` (uint8 or float32), event frames ``(n, T, H, W, 2)``,

@@ -1,6 +1,5 @@
 """Download helpers shared by the data loaders (numpy-free, standard library only).
 
-* :func:`cache_root`: the cache root, ``$NSNN_JAX_DATA`` or ``~/.cache/nsnn_jax``;
 * :func:`is_reachable` / :func:`reachable_urls`: a bounded reachability check,
   so that offline machines fail within seconds instead of hanging in DNS;
 * :func:`download_file`: a streamed download into a temp file next to its
@@ -25,7 +24,6 @@ from typing import Callable, Iterable, Optional, Union
 __all__ = [
     "REACHABILITY_TIMEOUT_S",
     "DOWNLOAD_TIMEOUT_S",
-    "cache_root",
     "is_reachable",
     "reachable_urls",
     "download_file",
@@ -37,19 +35,6 @@ PathLike = Union[str, os.PathLike]
 REACHABILITY_TIMEOUT_S = 3.0
 # Per-read socket timeout of a download.
 DOWNLOAD_TIMEOUT_S = 30.0
-
-
-def cache_root(cache_dir: Optional[PathLike] = None) -> Path:
-    """The root of the data cache.
-
-    Args:
-      cache_dir: explicit root; default ``$NSNN_JAX_DATA`` or ``~/.cache/nsnn_jax``.
-
-    Returns:
-      The root folder (``~`` expanded); data sets live in per-set subfolders.
-    """
-    root = cache_dir or os.environ.get("NSNN_JAX_DATA") or Path.home() / ".cache" / "nsnn_jax"
-    return Path(root).expanduser()
 
 
 def is_reachable(url: str, timeout: float = REACHABILITY_TIMEOUT_S) -> bool:
@@ -81,8 +66,8 @@ def reachable_urls(urls: Iterable[str], check: Optional[Callable[[str, float], b
 
     Args:
       urls: URLs, checked in order.
-      check: ``check(url, timeout) -> bool``; default :func:`is_reachable`.
-        Loaders pass their module's own name so that tests can monkeypatch it.
+      check: ``check(url, timeout) -> bool``; default :func:`is_reachable`
+        (tests pass their own).
       budget: seconds for all the checks together.
 
     Returns:

@@ -4,7 +4,8 @@ The IDX format (LeCun's MNIST format) is a 4-byte magic ``0x00 0x00 <dtype
 code> <ndim>``, then ``ndim`` big-endian uint32 dimensions, then the row-major
 big-endian payload. Files are usually gzipped.
 
-:func:`load_idx_dataset` looks for the four files of a data set in this order:
+:func:`load_idx_dataset` looks for the four files of a data set in the order
+of :mod:`nsnn_jax.data.sources`:
 
 1. ``data_dir``, when given (an explicit folder never falls through);
 2. a system folder (Debian's ``dataset-fashion-mnist`` installs
@@ -19,32 +20,33 @@ so their MD5 differs from the official downloads while the content is the same.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import os
 import urllib.error
 import urllib.parse
 import zlib
 from pathlib import Path
-from typing import NamedTuple, Optional, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
-# Shared with the other loaders; re-exported here under their former names.
-from nsnn_jax.data.download import DOWNLOAD_TIMEOUT_S, REACHABILITY_TIMEOUT_S  # noqa: F401
-from nsnn_jax.data.download import cache_root, download_file, is_reachable, reachable_urls
+from nsnn_jax.data import sources
+from nsnn_jax.data.dataset import Dataset
+from nsnn_jax.data.download import download_file
 
 __all__ = [
-    "IdxDataset",
     "IdxFile",
     "DatasetSpec",
     "DATASETS",
     "SYSTEM_DIRS",
+    "FASHION_MNIST_LABEL_NAMES",
+    "MNIST_LABEL_NAMES",
     "FILE_KEYS",
     "read_idx",
     "write_idx",
     "load_idx_dataset",
     "cache_folder",
-    "is_reachable",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -62,24 +64,6 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 # The four files of a data set, by role, in loading order.
 FILE_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
-
-
-class IdxDataset(NamedTuple):
-    """A loaded data set.
-
-    Attributes:
-      train_images: uint8, ``(n_train, 28, 28)``.
-      train_labels: int32, ``(n_train,)``, in ``0..9``.
-      test_images: uint8, ``(n_test, 28, 28)``.
-      test_labels: int32, ``(n_test,)``, in ``0..9``.
-      source: where the files came from, e.g. ``"data_dir: /path"``.
-    """
-
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
-    source: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +95,7 @@ class DatasetSpec:
       apt_dir: folder where ``apt_package`` puts them.
       image_shape: shape of one image.
       num_classes: labels are in ``0..num_classes - 1``.
+      label_names: the class names, ``label_names[label]``.
     """
 
     name: str
@@ -122,6 +107,12 @@ class DatasetSpec:
     apt_dir: Optional[str] = None
     image_shape: tuple[int, int] = (28, 28)
     num_classes: int = 10
+    label_names: tuple[str, ...] = ()
+
+
+FASHION_MNIST_LABEL_NAMES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker",
+                             "bag", "ankle boot")
+MNIST_LABEL_NAMES = tuple(str(digit) for digit in range(10))
 
 
 def _files(sizes_md5s):
@@ -142,6 +133,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ]),
         apt_package="dataset-fashion-mnist",
         apt_dir="/usr/share/datasets/fashion-mnist/",
+        label_names=FASHION_MNIST_LABEL_NAMES,
     ),
     "mnist": DatasetSpec(
         name="mnist",
@@ -152,10 +144,11 @@ DATASETS: dict[str, DatasetSpec] = {
             (1648877, "9fb629c4189551a2d022fa330f9573f3"),
             (4542, "ec29112dd5afa0611ce80d1b7f02629c"),
         ]),
+        label_names=MNIST_LABEL_NAMES,
     ),
 }
 
-# System folders searched per data set (tests monkeypatch this).
+# System folders searched per data set by default.
 SYSTEM_DIRS: dict[str, tuple[str, ...]] = {
     "fashion_mnist": ("/usr/share/datasets/fashion-mnist/",),
     "mnist": (),
@@ -246,8 +239,10 @@ def write_idx(path: PathLike, array: np.ndarray) -> None:
 # --------------------------------------------------------------------------- local folders
 
 
-def _get_spec(name: str) -> DatasetSpec:
-    key = name.lower().replace("-", "_")
+def _get_spec(name: Union[str, DatasetSpec]) -> DatasetSpec:
+    if isinstance(name, DatasetSpec):
+        return name
+    key = str(name).lower().replace("-", "_")
     if key not in DATASETS:
         raise ValueError(f"Unknown IDX dataset {name!r}; known: {', '.join(sorted(DATASETS))}.")
     return DATASETS[key]
@@ -282,17 +277,17 @@ def _check_split(spec, images, labels, image_path, label_path, n_expected):
                          f"got {labels.min()}..{labels.max()}.")
 
 
-def _load_files(spec: DatasetSpec, paths: dict, source: str, official: bool) -> IdxDataset:
+def _load_files(spec: DatasetSpec, paths: dict, source: str, official: bool) -> Dataset:
     """Parses and validates the four files; ``official`` also checks the published counts."""
     arrays = {key: read_idx(paths[key]) for key in FILE_KEYS}
     for split, n_expected in (("train", spec.n_train), ("test", spec.n_test)):
         _check_split(spec, arrays[f"{split}_images"], arrays[f"{split}_labels"],
                      paths[f"{split}_images"], paths[f"{split}_labels"], n_expected if official else None)
-    return IdxDataset(arrays["train_images"], arrays["train_labels"].astype(np.int32),
-                      arrays["test_images"], arrays["test_labels"].astype(np.int32), source)
+    return Dataset(arrays["train_images"], arrays["train_labels"].astype(np.int32),
+                   arrays["test_images"], arrays["test_labels"].astype(np.int32), tuple(spec.label_names), source)
 
 
-def cache_folder(name: str, cache_dir: Optional[PathLike] = None) -> Path:
+def cache_folder(name: Union[str, DatasetSpec], cache_dir: Optional[PathLike] = None) -> Path:
     """The cache folder of data set ``name``.
 
     Args:
@@ -303,15 +298,10 @@ def cache_folder(name: str, cache_dir: Optional[PathLike] = None) -> Path:
       ``<root>/<name>``: a per-set subfolder, since MNIST and Fashion-MNIST
       share their file names.
     """
-    return cache_root(cache_dir) / _get_spec(name).name
+    return sources.cache_root(cache_dir) / _get_spec(name).name
 
 
 # --------------------------------------------------------------------------- download
-
-
-def _reachable_urls(urls) -> list:
-    """The base URLs whose host answers, all checked within one short budget."""
-    return reachable_urls(urls, check=is_reachable)  # this module's name: tests monkeypatch it
 
 
 def _download(base: str, entry: IdxFile, folder: Path) -> Path:
@@ -344,74 +334,76 @@ def _download_missing(spec: DatasetSpec, folder: Path, missing: list, bases: lis
 # --------------------------------------------------------------------------- loading
 
 
-def _help_message(spec: DatasetSpec, tried: list) -> str:
-    names = ", ".join(entry.name for entry in spec.files.values())
-    ways = [f"pass --data-dir DIR, a folder holding the four files {names} (or the same names without .gz)"]
-    if spec.apt_package:
-        ways.append(f"run `sudo apt-get install {spec.apt_package}`, which installs them in {spec.apt_dir}")
-    ways.append(f"download them (needs internet) from {' or '.join(spec.urls)}")
-    lines = [f"Could not find the {spec.name} data set. Tried:"]
-    lines += [f"  - {line}" for line in tried]
-    lines.append("Get it one of these ways:")
-    lines += [f"  {i}. {way}" for i, way in enumerate(ways, 1)]
-    return "\n".join(lines)
-
-
-def _from_data_dir(spec: DatasetSpec, data_dir: PathLike) -> IdxDataset:
-    folder = Path(data_dir).expanduser()
+def _from_data_dir(spec: DatasetSpec, folder: Path) -> Dataset:
     paths, missing = _find_files(spec, folder)
     if missing:
-        raise FileNotFoundError(f"--data-dir {folder} lacks {', '.join(missing)} "
-                                f"(the four {spec.name} IDX files, .gz or uncompressed).")
+        raise sources.DataNotFoundError(f"{sources.DATA_DIR} {folder} lacks {', '.join(missing)} "
+                                        f"(the four {spec.name} IDX files, .gz or uncompressed).")
     return _load_files(spec, paths, f"data_dir: {folder}", official=False)
 
 
-def load_idx_dataset(name: str, data_dir: Optional[PathLike] = None, cache_dir: Optional[PathLike] = None,
-                     download: bool = True) -> IdxDataset:
+def _from_folder(spec: DatasetSpec, folder: PathLike, label: str, kind: str, tried: list) -> Optional[Dataset]:
+    """The data set in ``folder`` (named as given, in messages), or None after noting in ``tried`` why not."""
+    paths, missing = _find_files(spec, Path(folder))
+    if not missing:
+        return _load_files(spec, paths, f"{label}: {folder}", official=True)
+    tried.append(f"{kind} {folder}: missing {', '.join(missing)}")
+    return None
+
+
+def load_idx_dataset(name: Union[str, DatasetSpec], data_dir: Optional[PathLike] = None,
+                     cache_dir: Optional[PathLike] = None, download: bool = True, *,
+                     system_dirs: Optional[Sequence[PathLike]] = None,
+                     reachable: Optional[Callable[[str, float], bool]] = None) -> Dataset:
     """Loads MNIST or Fashion-MNIST.
 
     Args:
-      name: ``"fashion_mnist"`` or ``"mnist"``.
+      name: ``"fashion_mnist"`` or ``"mnist"``, or a :class:`DatasetSpec`
+        (e.g. a copy of one of :data:`DATASETS` with other counts or URLs).
       data_dir: folder holding the four files (``.gz`` or uncompressed); when
         given, it is the only source.
       cache_dir: cache root (default ``$NSNN_JAX_DATA`` or ``~/.cache/nsnn_jax``);
         files live in ``<cache_dir>/<name>``.
       download: whether to download missing files into the cache when online.
+      system_dirs: system folders searched before the cache; default
+        ``SYSTEM_DIRS[name]``.
+      reachable: ``reachable(url, timeout) -> bool``, the check that the
+        download server answers; default :func:`nsnn_jax.data.download.is_reachable`.
 
     Returns:
-      An :class:`IdxDataset`.
+      A :class:`~nsnn_jax.data.Dataset`: ``train_x`` / ``test_x`` uint8
+      images ``(n, 28, 28)``, ``train_y`` / ``test_y`` int32 labels ``(n,)``
+      in ``0..9``, the class names and the source.
 
     Raises:
       ValueError: unknown ``name``; a corrupt, truncated or inconsistent file
         (the message names it); a download with the wrong size or MD5.
-      FileNotFoundError: ``data_dir`` lacks files, or no source had the data
-        (the message says how to get it).
+      DataNotFoundError: (a ``FileNotFoundError``) ``data_dir`` lacks files,
+        or no source had the data (the message says how to get it).
     """
     spec = _get_spec(name)
-    if data_dir is not None:
-        return _from_data_dir(spec, data_dir)
-    tried = []
-    for system_dir in SYSTEM_DIRS.get(spec.name, ()):
-        paths, missing = _find_files(spec, Path(system_dir))
-        if not missing:
-            return _load_files(spec, paths, f"system: {system_dir}", official=True)
-        tried.append(f"system folder {system_dir}: missing {', '.join(missing)}")
-    cache = cache_folder(spec.name, cache_dir)
-    paths, missing = _find_files(spec, cache)
-    if not missing:
-        return _load_files(spec, paths, f"cache: {cache}", official=True)
-    tried.append(f"cache {cache}: missing {', '.join(missing)}")
-    if not download:
-        tried.append("download: disabled (download=False)")
-        raise FileNotFoundError(_help_message(spec, tried))
-    bases = _reachable_urls(spec.urls)
-    if not bases:
-        tried.append(f"download: {', '.join(spec.urls)} not reachable within {REACHABILITY_TIMEOUT_S:g} s "
-                     f"(offline?)")
-        raise FileNotFoundError(_help_message(spec, tried))
-    errors = _download_missing(spec, cache, missing, bases)
-    if errors:
-        tried += [f"download {error}" for error in errors]
-        raise FileNotFoundError(_help_message(spec, tried))
-    paths, _ = _find_files(spec, cache)
-    return _load_files(spec, paths, f"download: {bases[0]} -> {cache}", official=True)
+    folders = SYSTEM_DIRS.get(spec.name, ()) if system_dirs is None else tuple(system_dirs)
+    cache = cache_folder(spec, cache_dir)
+
+    def fetch(bases: list, tried: list) -> Optional[Dataset]:
+        _, missing = _find_files(spec, cache)
+        errors = _download_missing(spec, cache, missing, bases)
+        if errors:
+            tried.extend(f"download {error}" for error in errors)
+            return None
+        paths, _ = _find_files(spec, cache)
+        return _load_files(spec, paths, f"download: {bases[0]} -> {cache}", official=True)
+
+    names = ", ".join(entry.name for entry in spec.files.values())
+    ways = []
+    if spec.apt_package:
+        ways.append(f"run `sudo apt-get install {spec.apt_package}`, which installs them in {spec.apt_dir}")
+    ways.append(f"download them (needs internet) from {' or '.join(spec.urls)}")
+    return sources.search(
+        spec.name, data_dir, lambda folder: _from_data_dir(spec, folder),
+        prepared=[functools.partial(_from_folder, spec, folder, "system", "system folder")
+                  for folder in folders],
+        from_cache=functools.partial(_from_folder, spec, cache, "cache", "cache"),
+        fetch=fetch, urls=spec.urls, download=download,
+        data_dir_holds=f"the four files {names} (or the same names without .gz)", ways=ways,
+        reachable=reachable)

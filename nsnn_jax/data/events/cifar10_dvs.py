@@ -1,0 +1,113 @@
+"""CIFAR10-DVS (Li et al. 2017) from its published AEDAT 2.0 recordings, as event frames.
+
+The published data set is one folder per class (``airplane/`` ... ``truck/``),
+each holding ``.aedat`` recordings (:func:`~nsnn_jax.data.events.aedat.read_aedat2`),
+1000 per class. It cannot be downloaded automatically.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional, Union
+
+from nsnn_jax.data import sources
+from nsnn_jax.data.cifar import CIFAR10_LABEL_NAMES
+from nsnn_jax.data.dataset import Dataset
+from nsnn_jax.data.events import aedat, frames
+
+__all__ = ["CIFAR10_DVS_LABEL_NAMES", "load_cifar10_dvs"]
+
+PathLike = Union[str, os.PathLike]
+
+CIFAR10_DVS_LABEL_NAMES = CIFAR10_LABEL_NAMES  # the class folders carry the CIFAR-10 names
+
+# Recordings per class of the published CIFAR10-DVS.
+_CIFAR_PER_CLASS = 1000
+# Subfolders of data_dir also searched for the class folders.
+_CIFAR_SUBFOLDERS = ("CIFAR10-DVS", "CIFAR10DVS", "cifar10_dvs", "cifar10-dvs")
+D = sources.DATA_DIR
+
+
+def _help(folder: Optional[Path], problem: str) -> sources.DataNotFoundError:
+    shown = folder if folder is not None else "DIR"
+    layout = "\n".join(f"    {shown}/{name}/*.aedat" for name in CIFAR10_DVS_LABEL_NAMES)
+    return sources.DataNotFoundError(
+        f"CIFAR10-DVS: {problem}\n"
+        f"Pass DIR as {D}, a folder with the ten class folders of the published recordings "
+        f"(AEDAT 2.0, {_CIFAR_PER_CLASS} per class), e.g. for DIR = {shown}:\n{layout}\n"
+        f"(or the same inside DIR/{_CIFAR_SUBFOLDERS[0]}/). The data set cannot be downloaded automatically: "
+        f"download the ten class archives airplane.zip ... truck.zip by hand from "
+        f"https://figshare.com/articles/dataset/CIFAR10-DVS_New/4724671 and unzip them into DIR.")
+
+
+def _root(data_dir: Optional[PathLike]) -> Path:
+    if data_dir is None:
+        raise _help(None, f"no {D} given.")
+    folder = Path(data_dir).expanduser()
+    if not folder.is_dir():
+        raise _help(folder, f"{D} {folder} does not exist.")
+    for candidate in (folder, *(folder / sub for sub in _CIFAR_SUBFOLDERS)):
+        if all((candidate / name).is_dir() for name in CIFAR10_DVS_LABEL_NAMES):
+            return candidate
+    absent = [name for name in CIFAR10_DVS_LABEL_NAMES if not (folder / name).is_dir()]
+    raise _help(folder, f"{D} {folder} lacks the class folders {', '.join(name + '/' for name in absent)}.")
+
+
+def load_cifar10_dvs(data_dir: Optional[PathLike], timesteps: int = 10, size: int = 48, split_by: str = "number",
+                     cache_dir: Optional[PathLike] = None) -> Dataset:
+    """Loads CIFAR10-DVS from its published AEDAT 2.0 recordings as event frames.
+
+    Split (the usual 9k/1k one): in each class folder the recordings are
+    sorted by file name (plain string order, as SpikingJelly and torchvision
+    list them, so ``..._10`` comes before ``..._2``); the first
+    ``9 * n // 10`` train (900 of the published 1000) and the rest test.
+    Samples are ordered class by class, then by file name.
+
+    Args:
+      data_dir: the folder holding ``airplane/`` ... ``truck/`` (or holding
+        them in a ``CIFAR10-DVS/`` subfolder); None raises the help.
+      timesteps: frames per sample.
+      size: frame height and width, ``1..128``; the 128 x 128 sensor is
+        downsampled by integer coordinate scaling
+        (:func:`~nsnn_jax.data.events.frames.events_to_frames`).
+      split_by: ``"number"`` or ``"time"`` (:func:`~nsnn_jax.data.events.frames.events_to_frames`).
+      cache_dir: where to cache the frames
+        (:func:`~nsnn_jax.data.events.frames.frames_cache_folder`); default
+        next to the recordings. Cached frames of unchanged recordings are
+        read instead of decoding again; delete the folder to decode anew.
+
+    Returns:
+      A :class:`~nsnn_jax.data.Dataset`: ``x`` float32
+      ``(n, timesteps, size, size, 2)`` (event counts, one channel per
+      polarity), ``y`` int32 in ``0..9`` (CIFAR-10 class order), the class
+      names and the source.
+
+    Raises:
+      DataNotFoundError: (a ``FileNotFoundError``) ``data_dir`` not given or
+        missing, class folders missing, or a class folder without ``.aedat``
+        files (the message gives the expected layout and where to get the data).
+      ValueError: bad settings, or a corrupt or truncated recording (the
+        message names the file).
+    """
+    steps, size = frames.check_settings(timesteps, size, split_by)
+    root = _root(data_dir)
+    files = {name: frames.visible_files(root / name, ".aedat") for name in CIFAR10_DVS_LABEL_NAMES}
+    empty = [name for name, paths in files.items() if not paths]
+    if empty:
+        raise _help(root, f"no .aedat recordings in {', '.join(str(root / name) + '/' for name in empty)}.")
+    recordings = []
+    for label, name in enumerate(CIFAR10_DVS_LABEL_NAMES):
+        paths = files[name]
+        n_train = 9 * len(paths) // 10  # 900 of the published 1000
+        for index, path in enumerate(paths):
+            recordings.append(frames.Recording(path, (f"{name}/{path.stem}",), (label,),
+                                               "train" if index < n_train else "test"))
+    folder = frames.frames_cache_folder("dvs_cifar10", root, steps, size, split_by, cache_dir)
+    make_frames = frames.frames_maker(steps, size, split_by)
+
+    def decode(recording: frames.Recording) -> list:
+        return [make_frames(aedat.read_aedat2(recording.path))]
+
+    return frames.build_dataset("dvs_cifar10", recordings, decode, folder, (steps, size, size, 2),
+                                CIFAR10_DVS_LABEL_NAMES, f"data_dir: {root} (frames cached in {folder})")

@@ -1,0 +1,339 @@
+"""Event frames: integration by event count or by time, down-sampling, and the frame cache.
+
+:func:`events_to_frames` turns events into per-pixel counts in ``T`` frames
+with one channel per polarity, ``(T, H, W, 2)`` float32, ``channel = p``.
+
+The event data set loaders keep the frames of every sample in a cache, one
+``.npy`` file per sample written atomically (a temp file renamed into place,
+so a file is whole or absent), so recordings are decoded once per setting of
+(timesteps, size, split_by). A sample's file name carries a digest of the
+identity of the files it was decoded from (resolved path, size and
+modification time): a changed recording, or another recording tree sharing
+the same cache folder, is decoded again instead of read from stale frames.
+:func:`build_dataset` decodes what is missing and assembles the
+:class:`~nsnn_jax.data.Dataset`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, NamedTuple, Optional, Sequence, Union
+
+import numpy as np
+
+from nsnn_jax.data.dataset import Dataset
+from nsnn_jax.data.events.aedat import SENSOR_SIZE, Events, check_range, event_arrays
+from nsnn_jax.data.sources import cache_root
+
+__all__ = [
+    "SPLIT_MODES",
+    "PROGRESS_MIN_FILES",
+    "Recording",
+    "events_to_frames",
+    "frames_cache_folder",
+    "source_digest",
+    "build_dataset",
+    "check_settings",
+    "frames_maker",
+    "visible_files",
+]
+
+PathLike = Union[str, os.PathLike]
+
+SPLIT_MODES = ("number", "time")
+
+# Decoding at least this many recordings prints progress lines on stderr.
+PROGRESS_MIN_FILES = 20
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _check_split_by(split_by: str) -> None:
+    if split_by not in SPLIT_MODES:
+        raise ValueError(f"split_by must be one of {', '.join(map(repr, SPLIT_MODES))}, got {split_by!r}.")
+
+
+def events_to_frames(events: Events, timesteps: int, height: int, width: int, split_by: str = "number",
+                     downsample_to: Optional[tuple[int, int]] = None) -> np.ndarray:
+    """Integrates events into per-pixel count frames.
+
+    Splitting rules (``N`` events, ``T = timesteps``):
+
+    * ``"number"``: frame ``j`` holds the events ``[j * N // T, (j + 1) * N // T)``
+      in the given order, so frame sizes differ by at most one event.
+      (SpikingJelly's ``integrate_events_by_fixed_frames_number`` uses
+      ``N // T`` events per frame and puts the ``N % T`` remaining events in
+      the last frame.)
+    * ``"time"``: with ``t0 = min(t)`` and ``D = max(t) - t0``, an event goes to
+      frame ``min((t - t0) * T // D, T - 1)``: ``T`` equal windows
+      ``[t0 + j D / T, t0 + (j + 1) D / T)``, the last one closed so that the
+      last event lands in frame ``T - 1``. When ``D == 0`` every event goes to
+      frame 0. (SpikingJelly uses integer windows of ``D // T`` us and gives
+      the last frame the rest.)
+
+    Args:
+      events: :class:`Events` (or any ``(t, x, y, p)``); ``0 <= x < width``,
+        ``0 <= y < height``, ``p`` in ``{0, 1}``.
+      timesteps: number of frames ``T``, >= 1.
+      height: sensor height ``H``.
+      width: sensor width ``W``.
+      split_by: ``"number"`` or ``"time"``.
+      downsample_to: optional ``(h, w)`` with ``1 <= h <= height`` and
+        ``1 <= w <= width``: coordinates are mapped with ``x * w // width`` and
+        ``y * h // height``, so every event is counted once (counts add up).
+
+    Returns:
+      float32 ``(T, H, W, 2)`` (or ``(T, h, w, 2)``): ``frames[j, y, x, p]`` is
+      the number of events of polarity ``p`` at pixel ``(x, y)`` in frame
+      ``j``. No events: all-zero frames.
+
+    Raises:
+      ValueError: bad ``timesteps``, sizes, ``split_by`` or ``downsample_to``;
+        coordinates or polarities out of range; a time span too long for exact
+        int64 arithmetic (``D * T >= 2**62``).
+    """
+    steps = _positive("timesteps", timesteps)
+    height, width = _positive("height", height), _positive("width", width)
+    _check_split_by(split_by)
+    out_h, out_w = (height, width) if downsample_to is None else tuple(downsample_to)
+    out_h, out_w = _positive("downsample_to height", out_h), _positive("downsample_to width", out_w)
+    if out_h > height or out_w > width:
+        raise ValueError(f"downsample_to {(out_h, out_w)} must not exceed the sensor size {(height, width)}.")
+    t, x, y, p = event_arrays(events, "events_to_frames")
+    n = len(t)
+    if n == 0:
+        return np.zeros((steps, out_h, out_w, 2), np.float32)
+    check_range("events_to_frames", "x", x, 0, width - 1)
+    check_range("events_to_frames", "y", y, 0, height - 1)
+    if split_by == "number":
+        bounds = (np.arange(steps + 1, dtype=np.int64) * n) // steps
+        frame = np.repeat(np.arange(steps, dtype=np.int64), np.diff(bounds))
+    else:
+        t0 = int(t.min())
+        span = int(t.max()) - t0
+        if span == 0:
+            frame = np.zeros(n, np.int64)
+        else:
+            if span * steps >= 2**62:
+                raise ValueError(f"events_to_frames: time span {span} us x {steps} timesteps overflows int64.")
+            frame = np.minimum((t - t0) * steps // span, steps - 1)
+    if (out_h, out_w) != (height, width):
+        x, y = x * out_w // width, y * out_h // height
+    index = ((frame * out_h + y) * out_w + x) * 2 + p
+    counts = np.bincount(index, minlength=steps * out_h * out_w * 2)
+    return counts.reshape(steps, out_h, out_w, 2).astype(np.float32)
+
+
+
+# --------------------------------------------------------------------------- frame cache
+
+
+def _settings_name(timesteps: int, size: int, split_by: str) -> str:
+    return f"T{timesteps}-{size}px-{split_by}"
+
+
+def frames_cache_folder(dataset: str, data_root: PathLike, timesteps: int, size: int, split_by: str,
+                        cache_dir: Optional[PathLike] = None) -> Path:
+    """Where the loaders keep the frames of one data set and one setting.
+
+    Args:
+      dataset: ``"dvs_cifar10"`` or ``"dvs_gesture"``.
+      data_root: the folder holding the recordings.
+      timesteps: frames per sample.
+      size: frame height and width.
+      split_by: ``"number"`` or ``"time"``.
+      cache_dir: explicit cache root, or None.
+
+    Returns:
+      ``<cache_dir>/<dataset>-T<timesteps>-<size>px-<split_by>`` when
+      ``cache_dir`` is given (shared by every recording tree cached there: the
+      samples' file names tell their source files apart); otherwise
+      ``<data_root>/.frames-T<timesteps>-<size>px-<split_by>`` when
+      ``data_root`` is writable, else
+      ``<$NSNN_JAX_DATA or ~/.cache/nsnn_jax>/dvs_frames/<dataset>-<hash of
+      data_root>-T...``.
+    """
+    settings = _settings_name(timesteps, size, split_by)
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser() / f"{dataset}-{settings}"
+    root = Path(data_root).expanduser()
+    if os.access(root, os.W_OK):
+        return root / f".frames-{settings}"
+    digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    return cache_root() / "dvs_frames" / f"{dataset}-{digest}-{settings}"
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    """``np.save`` into a temp file next to ``path``, then renamed: ``path`` is whole or absent."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.save(stream, array)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _storage(frames: np.ndarray) -> np.ndarray:
+    """Counts as the smallest exact unsigned type (uint16 almost always)."""
+    return frames.astype(np.uint16 if frames.max(initial=0) <= np.iinfo(np.uint16).max else np.uint32)
+
+
+def _load_cached(path: Path, shape: tuple) -> Optional[np.ndarray]:
+    """The cached frames as float32, or None when missing, unreadable or of another shape."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if array.shape != shape or array.dtype.kind not in "uif":
+        return None
+    return array.astype(np.float32)
+
+
+class Recording(NamedTuple):
+    """One recording and the samples cut from it.
+
+    Attributes:
+      path: the recording file.
+      keys: the cache names of its samples, in order (``/`` makes subfolders).
+      labels: the 0-based labels of its samples.
+      split: ``"train"`` or ``"test"``.
+      depends: other files its samples are decoded from (e.g. a labels CSV).
+    """
+
+    path: Path
+    keys: tuple
+    labels: tuple
+    split: str
+    depends: tuple = ()
+
+
+def source_digest(recording: Recording) -> str:
+    """A short digest of the identity of the recording's files: resolved path, size, mtime.
+
+    Raises:
+      OSError: a file cannot be examined.
+    """
+    identity = []
+    for path in (recording.path, *recording.depends):
+        stat = Path(path).stat()
+        identity.append(f"{Path(path).resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}")
+    return hashlib.sha1("\n".join(identity).encode()).hexdigest()[:12]
+
+
+def _sample_files(recording: Recording, folder: Path) -> list:
+    digest = source_digest(recording)
+    return [folder / f"{key}-{digest}.npy" for key in recording.keys]
+
+
+class _Progress:
+    """Progress lines on stderr when there are many recordings to decode."""
+
+    def __init__(self, name: str, total: int, folder: Path):
+        self.name, self.total, self.start = name, total, time.monotonic()
+        self.every = max(1, total // 20)
+        self.enabled = total >= PROGRESS_MIN_FILES
+        if self.enabled:
+            print(f"{name}: decoding {total} recordings into frames cached in {folder}", file=sys.stderr, flush=True)
+
+    def step(self, done: int) -> None:
+        if self.enabled and (done % self.every == 0 or done == self.total):
+            print(f"{self.name}: {done}/{self.total} recordings ({time.monotonic() - self.start:.0f} s)",
+                  file=sys.stderr, flush=True)
+
+
+def _decode_into_cache(recording: Recording, decode: Callable, files: list) -> list:
+    """Decodes one recording into its samples' frames and caches them in ``files``; returns the frames."""
+    try:
+        frames = decode(recording)
+    except ValueError as error:
+        if str(recording.path) in str(error):
+            raise
+        raise ValueError(f"{recording.path}: {error}") from error
+    if len(frames) != len(recording.keys):
+        raise ValueError(f"{recording.path}: gave {len(frames)} samples, expected {len(recording.keys)} "
+                         f"(did its labels change while loading?).")
+    for path, sample in zip(files, frames):
+        _save_atomic(path, _storage(sample))
+    return frames
+
+
+def build_dataset(name: str, recordings: Sequence[Recording], decode: Callable[[Recording], list], folder: Path,
+                  frame_shape: tuple, label_names: Sequence[str], source: str) -> Dataset:
+    """Decodes the recordings whose frames are not cached yet, then reads every sample from the cache.
+
+    Args:
+      name: the data set's name, for progress lines.
+      recordings: the recordings, each with its samples' keys, labels and split.
+      decode: ``decode(recording)`` -> one frames array ``frame_shape`` per key.
+      folder: the cache folder (:func:`frames_cache_folder`).
+      frame_shape: ``(T, H, W, 2)`` of one sample.
+      label_names: the class names.
+      source: where the data came from, for :attr:`Dataset.source`.
+
+    Returns:
+      A :class:`~nsnn_jax.data.Dataset`: ``x`` float32 ``(n, T, H, W, 2)``,
+      ``y`` int32 ``(n,)``, samples in the order of ``recordings``.
+
+    Raises:
+      ValueError: ``decode`` failed (the message names the recording).
+    """
+    files = {recording.path: _sample_files(recording, folder) for recording in recordings}
+    missing = [rec for rec in recordings if not all(path.is_file() for path in files[rec.path])]
+    progress = _Progress(name, len(missing), folder)
+    for done, recording in enumerate(missing, 1):
+        _decode_into_cache(recording, decode, files[recording.path])
+        progress.step(done)
+    splits = {}
+    for split in ("train", "test"):
+        chosen = [rec for rec in recordings if rec.split == split]
+        x = np.zeros((sum(len(rec.keys) for rec in chosen),) + frame_shape, np.float32)
+        y = np.asarray([label for rec in chosen for label in rec.labels], np.int32)
+        row = 0
+        for recording in chosen:
+            cached = [_load_cached(path, frame_shape) for path in files[recording.path]]
+            if any(sample is None for sample in cached):
+                print(f"warning: unreadable cached frames of {recording.path} in {folder}; decoding it again",
+                      file=sys.stderr)
+                cached = _decode_into_cache(recording, decode, files[recording.path])
+            for sample in cached:
+                x[row] = sample
+                row += 1
+        splits[split] = (x, y)
+    return Dataset(*splits["train"], *splits["test"], tuple(label_names), source)
+
+
+def check_settings(timesteps: int, size: int, split_by: str) -> tuple[int, int]:
+    """``(timesteps, size)`` as ints after checking them and ``split_by``; raises ValueError."""
+    steps = _positive("timesteps", timesteps)
+    size = _positive("size", size)
+    if size > SENSOR_SIZE:
+        raise ValueError(f"size must be in 1..{SENSOR_SIZE} (the DVS128 sensor), got {size}.")
+    _check_split_by(split_by)
+    return steps, size
+
+
+def frames_maker(steps: int, size: int, split_by: str) -> Callable[[Events], np.ndarray]:
+    """``events -> (steps, size, size, 2)`` frames of a DVS128 recording, down-sampled below 128."""
+    downsample = None if size == SENSOR_SIZE else (size, size)
+    return lambda events: events_to_frames(events, steps, SENSOR_SIZE, SENSOR_SIZE, split_by, downsample)
+
+
+def visible_files(folder: Path, suffix: str) -> list:
+    """Files of ``folder`` ending in ``suffix``, sorted by name; hidden files (``.``, e.g. ``._x``) skipped."""
+    return sorted((path for path in folder.iterdir()
+                   if path.is_file() and path.suffix == suffix and not path.name.startswith(".")),
+                  key=lambda path: path.name)
