@@ -89,10 +89,14 @@ def _pairs(padding) -> Pairs:
 
 
 def _pool(spec: Union[AvgPool, SumPool], x: jax.Array) -> jax.Array:
+    """Sum (or average, zero padding counted) over windows of ``(N, H, W, C)``."""
+    window = (1,) + tuple(spec.window) + (1,)
+    strides = (1,) + tuple(spec.strides) + (1,)
+    padding = ((0, 0),) + _pairs(spec.padding) + ((0, 0),)
+    total = jax.lax.reduce_window(x, jnp.zeros((), x.dtype), jax.lax.add, window, strides, padding)
     if isinstance(spec, AvgPool):
-        return nn.avg_pool(x, tuple(spec.window), tuple(spec.strides), _pairs(spec.padding), count_include_pad=True)
-    return nn.pool(x, jnp.zeros((), x.dtype), jax.lax.add, tuple(spec.window), tuple(spec.strides),
-                   _pairs(spec.padding))
+        return total / jnp.asarray(spec.window[0] * spec.window[1], x.dtype)
+    return total
 
 
 def _merged(fn, x: jax.Array, time_major: bool) -> jax.Array:
