@@ -286,6 +286,43 @@ def test_read_missing_file(tmp_path):
         nsnn_nir.read(tmp_path / "absent.nir")
 
 
+# --------------------------------------------------------------- command ---
+
+
+@pytest.mark.standard_promotion
+def test_export_command_writes_a_graph_that_reads_back(tmp_path, capsys):
+    import json
+    import os
+
+    from analysis import export_nir
+    from helpers import TINY, make_idx_dir
+    from train import fmnist
+    data = make_idx_dir(tmp_path / "data")
+    workdir = str(tmp_path / "run")
+    fmnist.main(["--data-dir", data, "--workdir", workdir, *TINY[:-2], "--epochs", "1"])
+    capsys.readouterr()
+    result = export_nir.main(["--workdir", workdir, "--dt", "1e-4", "--check", "6"])
+    out = os.path.join(workdir, "analysis", "network.nir")
+    assert result["nir"] == out and "wrote" in capsys.readouterr().out
+    saved = json.load(open(os.path.join(workdir, "analysis", "export_nir.json")))
+    assert saved["checked_samples"] == 6 and saved["max_abs_output_difference"] < 1e-5
+    assert saved["same_predictions"] and saved["input_shape"] == [28, 28]
+    graph = nsnn_nir.read(out)
+    assert float(graph.metadata["dt"]) == pytest.approx(1e-4) and graph.metadata["experiment"] == "train.fmnist"
+    assert list(graph.nodes["input"].input_type["input"]) == [784]  # the MLP flattens its images
+    assert isinstance(graph.nodes["layer2"], nir.LIF) and graph.nodes["layer2"].metadata["noise"] == "gaussian"
+
+
+def test_export_command_help_and_missing_run(tmp_path, capsys):
+    from analysis import export_nir
+    with pytest.raises(SystemExit) as error:
+        export_nir.main(["--help"])
+    assert error.value.code == 0 and "--workdir" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as error:
+        export_nir.main(["--workdir", str(tmp_path / "nope")])
+    assert error.value.code == 1 and "config.json" in capsys.readouterr().err
+
+
 # ------------------------------------------------------ snnTorch's reader ---
 
 

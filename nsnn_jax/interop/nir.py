@@ -127,7 +127,8 @@ def export(model, variables: Mapping[str, Any], *, dt: float = 1.0,
         ``dt = 1e-4``.
       input_shape: one sample's shape as the model takes it, ``(H, W, C)`` for a
         conv net (required there); a network starting with a dense layer
-        defaults to ``(D,)``.
+        defaults to ``(D,)``. An MLP's leading flatten of a sample without
+        channels (``(H, W)``) is folded into the graph's input ``(H * W,)``.
 
     Returns:
       A ``nir.NIRGraph``: nodes ``input``, ``layer0``, ..., ``output`` in a
@@ -152,6 +153,9 @@ def export(model, variables: Mapping[str, Any], *, dt: float = 1.0,
         if not shape or min(shape) < 1:
             raise ValueError(f"input_shape must be one sample's shape, e.g. (H, W, C), got {input_shape!r}.")
 
+    if sequential.layers and isinstance(sequential.layers[0], seq.Flatten) and len(shape) != 3:
+        # Without a channel axis the flat order is layout-free: the graph takes flat samples.
+        shape = (int(np.prod(shape)),)
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(_nir_shape(shape))})}
     names = ["input"]
     flattened_from: Optional[tuple[int, int, int]] = None  # (H, W, C) of a pending channel-first flatten
