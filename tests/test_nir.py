@@ -12,7 +12,11 @@ from nsnn_jax.interop import fold
 from nsnn_jax.interop import nir as nsnn_nir
 from nsnn_jax.models import sequential as seq
 
-nir = pytest.importorskip("nir", reason="the optional 'nir' package (extra 'interop') is not installed")
+try:
+    import nir
+except ImportError:
+    nir = None
+needs_nir = pytest.mark.skipif(nir is None, reason="the optional 'nir' package (extra 'interop') is not installed")
 
 T = 5
 
@@ -75,6 +79,7 @@ def conv_net(norm="tdbn", name="cifarnet", size=8):
 # ------------------------------------------------------------- the neuron ---
 
 
+@needs_nir
 @pytest.mark.parametrize("beta,v_th,dt", [(0.5, 1.0, 1.0), (0.5, 1.0, 1e-4), (0.8, 0.7, 0.25), (0.0, 1.0, 1.0)])
 def test_lif_node_euler_step_is_the_discrete_neuron(beta, v_th, dt):
     """Forward Euler of the exported node's ODE, run in numpy, gives lif_scan's spikes and membrane."""
@@ -102,6 +107,7 @@ def test_lif_node_euler_step_is_the_discrete_neuron(beta, v_th, dt):
     assert 0.05 < np.mean(euler) < 0.95
 
 
+@needs_nir
 def test_no_leak_exports_as_if_node():
     params = neuron.LIFParams(tau=1.0, noise=None)
     model = seq.SpikingSequential((seq.Dense(3), seq.Spiking(1.0, 1.0), seq.Dense(2)), timesteps=4, neuron=params)
@@ -116,6 +122,7 @@ def test_no_leak_exports_as_if_node():
 # ----------------------------------------------------------- round trips ---
 
 
+@needs_nir
 @pytest.mark.parametrize("tau,v_th,dt", [(0.5, 1.0, 1.0), (0.5, 1.0, 1e-4), (0.8, 0.7, 0.37)])
 def test_mlp_round_trip_same_outputs(tau, v_th, dt):
     model, variables, x = mlp(tau, v_th)
@@ -161,6 +168,7 @@ def test_folded_currents_match_conv_then_norm():
     np.testing.assert_allclose(folded_currents, expected, rtol=1e-5, atol=1e-5)
 
 
+@needs_nir
 @pytest.mark.parametrize("name,norm,size", [("cifarnet", "tdbn", 8), ("vggsnn", "bn", 16)])
 def test_conv_round_trip_same_outputs(name, norm, size):
     model, variables, x = conv_net(norm, name, size)
@@ -176,6 +184,7 @@ def test_conv_round_trip_same_outputs(name, norm, size):
     np.testing.assert_allclose(out2, out, atol=1e-5)
 
 
+@needs_nir
 def test_nir_file_round_trip_keeps_weights_metadata_and_outputs(tmp_path):
     model, variables, x = conv_net("tdbn")
     graph = nsnn_nir.export(model, variables, dt=1e-3, input_shape=x.shape[1:])
@@ -197,6 +206,7 @@ def test_nir_file_round_trip_keeps_weights_metadata_and_outputs(tmp_path):
                                atol=1e-5)
 
 
+@needs_nir
 def test_imported_network_trains_as_nsnn():
     """A deterministic graph with a noise law: noisy spikes that depend on the key, finite NDL gradients."""
     model, variables, x = mlp()
@@ -213,6 +223,7 @@ def test_imported_network_trains_as_nsnn():
     assert all(np.isfinite(norms)) and norms[0] > 0
 
 
+@needs_nir
 def test_cuba_lif_with_instant_synapse_imports_as_lif():
     weight = np.asarray(jax.random.normal(jax.random.key(0), (6, 4)), np.float32)
     ones = np.ones(6)
@@ -243,6 +254,7 @@ def test_missing_nir_package_is_a_clear_import_error(monkeypatch):
         nsnn_nir.export(model, variables)
 
 
+@needs_nir
 @pytest.mark.parametrize("name", ["resnet18", "sevenb"])
 def test_unsupported_model_is_named(name):
     model = models.get_model(name, width=1 / 64, outputs=3, timesteps=2)
@@ -250,12 +262,14 @@ def test_unsupported_model_is_named(name):
         nsnn_nir.export(model, {"params": {}}, input_shape=(8, 8, 3))
 
 
+@needs_nir
 def test_conv_export_needs_input_shape():
     model, variables, _ = conv_net()
     with pytest.raises(ValueError, match="input_shape"):
         nsnn_nir.export(model, variables)
 
 
+@needs_nir
 @pytest.mark.parametrize("make,match", [
     (lambda o: nir.LI(tau=o, r=o, v_leak=0 * o), "is a LI"),
     (lambda o: nir.Threshold(threshold=o), "is a Threshold"),
@@ -272,6 +286,7 @@ def test_unsupported_node_is_a_clear_error(make, match):
         nsnn_nir.import_graph(graph, dt=1.0)
 
 
+@needs_nir
 def test_branching_graph_is_rejected():
     eye = np.eye(3, dtype=np.float32)
     nodes = {"input": nir.Input(input_type={"input": np.array([3])}), "a": nir.Linear(weight=eye),
@@ -281,6 +296,7 @@ def test_branching_graph_is_rejected():
         nsnn_nir.import_graph(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False))
 
 
+@needs_nir
 def test_read_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no NIR file"):
         nsnn_nir.read(tmp_path / "absent.nir")
@@ -289,6 +305,7 @@ def test_read_missing_file(tmp_path):
 # --------------------------------------------------------------- command ---
 
 
+@needs_nir
 @pytest.mark.standard_promotion
 def test_export_command_writes_a_graph_that_reads_back(tmp_path, capsys):
     import json
@@ -357,6 +374,7 @@ def run_torch(snntorch, net, steps):
     return np.stack(outputs), [np.stack(r) for r in recorded]
 
 
+@needs_nir
 def test_snntorch_reads_exported_mlp_with_the_same_spikes(snntorch):
     _, _, _, import_nir, _ = snntorch
     model, variables, x = mlp()
@@ -370,6 +388,7 @@ def test_snntorch_reads_exported_mlp_with_the_same_spikes(snntorch):
     np.testing.assert_allclose(torch_out, out, atol=1e-5)
 
 
+@needs_nir
 def test_snntorch_reads_exported_conv_net_with_the_same_spikes(snntorch):
     """One sample at a time: snnTorch's reader passes NIR's batch-free Flatten(start_dim=0) to
     torch.nn.Flatten, which then flattens the batch axis too."""
@@ -416,6 +435,7 @@ def snntorch_net(snntorch, kind):
     return net, x
 
 
+@needs_nir
 @pytest.mark.parametrize("kind", ["mlp", "conv"])
 def test_graph_exported_by_snntorch_imports_with_the_same_spikes(snntorch, kind):
     _, _, export_nir, _, _ = snntorch
