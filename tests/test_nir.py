@@ -244,6 +244,42 @@ def test_cuba_lif_with_instant_synapse_imports_as_lif():
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
+@needs_nir
+def test_sum_pool_imports_as_average_times_window():
+    """SumPool2d then Affine(W) equals AvgPool2d then Affine(4 W) for 2x2 windows."""
+    rng = np.random.default_rng(0)
+    conv = rng.normal(size=(3, 2, 3, 3)).astype(np.float32)
+    dense = rng.normal(size=(4, 12)).astype(np.float32) * 0.5
+    ones = np.ones((3, 4, 4))
+
+    def graph(pool, weight):
+        return nir.NIRGraph.from_list(
+            nir.Conv2d(input_shape=(4, 4), weight=conv, stride=1, padding=1, dilation=1, groups=1,
+                       bias=np.full(3, 0.5, np.float32)),
+            nir.LIF(tau=2 * ones, r=2 * ones, v_leak=0 * ones, v_threshold=ones),
+            pool(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+            nir.Flatten(input_type={"input": np.array([3, 2, 2])}, start_dim=0, end_dim=-1),
+            nir.Affine(weight=weight, bias=np.zeros(4, np.float32)), type_check=False)
+
+    x = jnp.asarray(rng.uniform(0, 2, (T, 2, 4, 4, 2)), jnp.float32)
+    outs = []
+    for g in (graph(nir.SumPool2d, dense), graph(nir.AvgPool2d, 4 * dense)):
+        model, variables = nsnn_nir.import_graph(g, dt=1.0)
+        out, spikes = spikes_by_layer(model, variables, x)
+        assert_busy(spikes)
+        outs.append(out)
+    assert isinstance(model.layers[2], seq.AvgPool) and model.layers[2].window == (2, 2)
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+
+
+def test_sequential_rejects_bad_layers():
+    x = jnp.ones((2, 3))
+    with pytest.raises(ValueError, match="at least one layer"):
+        seq.SpikingSequential(()).init(jax.random.key(0), x)
+    with pytest.raises(ValueError, match="layer 1"):
+        seq.SpikingSequential((seq.Dense(2), "relu")).init(jax.random.key(0), x)
+
+
 # ---------------------------------------------------------------- errors ---
 
 
