@@ -42,7 +42,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = p.parse_args(argv)
     if not args.dt > 0 or args.check < 0:
         p.error(f"need --dt > 0 and --check >= 0, got {args.dt} and {args.check}")
-    config, task, variables = common.load(args.workdir)
+    _, task, variables = common.load(args.workdir)
     model = task.model
     count = max(1, min(args.check, len(task.data.test_x)))
     inputs = task.preprocess(jnp.asarray(task.data.test_x[:count]), jax.random.key(0), False)
