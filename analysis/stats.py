@@ -9,6 +9,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+from scipy import stats as scipy_stats
 
 __all__ = [
     "spike_counts", "FanoResult", "fano_factor", "prediction_stability", "pearson",
@@ -80,40 +81,10 @@ def prediction_stability(predictions: np.ndarray) -> np.ndarray:
     return pair_sum / (n * (n - 1))
 
 
-def _student_t_two_sided(t: float, df: int) -> float:
-    """Two-sided p-value of Student's t: ``I_{df/(df+t^2)}(df/2, 1/2)``."""
-    x = df / (df + t * t)
-    return float(_betainc(0.5 * df, 0.5, x))
-
-
-def _betainc(a: float, b: float, x: float) -> float:
-    """Regularised incomplete beta by its continued fraction (Numerical Recipes 6.4)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x > (a + 1.0) / (a + b + 2.0):
-        return 1.0 - _betainc(b, a, 1.0 - x)
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    result = d
-    for m in range(1, 500):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            result *= c * d
-        if abs(c * d - 1.0) < 1e-15:
-            break
-    return math.exp(log_front) * result / a
-
-
 def pearson(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Pearson correlation ``r`` and its two-sided p-value (t test, ``n - 2`` dof).
+
+    The p-value is Student's t survival function from :mod:`scipy.stats`.
 
     Raises:
       ValueError: fewer than 3 pairs, unequal lengths, or a constant input.
@@ -130,7 +101,7 @@ def pearson(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     if abs(r) == 1.0:
         return r, 0.0
     t = r * math.sqrt(df / (1.0 - r * r))
-    return r, _student_t_two_sided(t, df)
+    return r, float(2.0 * scipy_stats.t.sf(abs(t), df))
 
 
 def psth(spikes: np.ndarray) -> np.ndarray:

@@ -10,10 +10,11 @@ from nsnn_jax.models.cifarnet import CIFARNet
 from nsnn_jax.models.mlp import ReluMLP, SpikingMLP
 from nsnn_jax.models.resnet import SpikingResNet, resnet18, resnet19
 from nsnn_jax.models.sevenb import SevenBNet
+from nsnn_jax.models.sequential import SpikingSequential
 from nsnn_jax.models.vgg import VGGSNN
 
 __all__ = ["MODELS", "register_model", "get_model", "SpikingMLP", "ReluMLP", "CIFARNet",
-           "SpikingResNet", "resnet18", "resnet19", "VGGSNN", "SevenBNet"]
+           "SpikingResNet", "resnet18", "resnet19", "VGGSNN", "SevenBNet", "SpikingSequential"]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -43,3 +44,4 @@ register_model("resnet18", resnet18)
 register_model("resnet19", resnet19)
 register_model("vggsnn", VGGSNN)
 register_model("sevenb", SevenBNet)
+register_model("sequential", SpikingSequential)
