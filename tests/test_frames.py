@@ -214,8 +214,9 @@ def test_resize_bilinear_equals_pillow_float_resize_per_channel(shape, size):
 
 
 def test_resize_bilinear_keeps_the_mean_when_shrinking_by_an_integer_factor():
-    """Antialiased: an integer shrink by k averages k x k... with the triangle's widened support, so the
-    frame's mean is kept up to the border (a plain two-tap bilinear would sample 1/k^2 of the pixels)."""
+    """Antialiased: shrinking by k widens the triangle's support to k pixels, so every input pixel
+    contributes and the frame's mean is kept up to the border (a two-tap bilinear would sample only
+    some pixels)."""
     frames = (np.random.default_rng(1).random((1, 64, 64, 2)) < 0.2).astype(np.float32)
     out = event_frames.resize_bilinear(frames, 16, 16)
     np.testing.assert_allclose(out.mean(), frames.mean(), rtol=0.05)

@@ -450,7 +450,7 @@ def test_uniform_sphere_starts_are_uniform():
     assert np.all(np.abs(unit.mean(axis=0)) < 5 * math.sqrt(1 / (d * n)))
     cov = unit.T @ unit / n
     assert np.all(np.abs(cov - np.eye(d) / d) < 5 * math.sqrt(2 / (d * d * n)))
-    # time-major batch axis: each (t, :, b) slice... each example b over the other axes
+    # time-major batch axis: the norm of each example b is taken over the other axes
     tm = perturb.uniform_sphere(jax.random.key(2), (4, 5, 6), 0.7, batch_axis=1)
     np.testing.assert_allclose(np.sqrt(np.sum(np.square(tm), axis=(0, 2))), 0.7, rtol=1e-5)
 
