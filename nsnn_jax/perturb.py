@@ -31,6 +31,7 @@ from typing import Callable, Iterator, Optional, Tuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from nsnn_jax import layers
@@ -466,9 +467,29 @@ def _choose_exactly(key: jax.Array, eligible: jax.Array, count: jax.Array) -> ja
     return eligible & (rank < count[:, None])
 
 
-def _exact_count(fraction, n: jax.Array) -> jax.Array:
-    """``int(fraction * n)`` per example (floor, as Python's ``int`` of a non-negative product)."""
-    return jnp.floor(jnp.asarray(fraction).astype(jnp.float32) * n.astype(jnp.float32)).astype(jnp.int32)
+def _exact_count(fraction, n: jax.Array, n_max: int) -> jax.Array:
+    """``int(fraction * n)`` per example for counts ``0 <= n <= n_max``, as Python computes it.
+
+    The product is taken in float32 on the device. For a concrete
+    ``fraction`` the counts where that differs from Python's float64
+    ``int(fraction * n)`` (e.g. ``int(0.29 * 100) == 28``, float32 gives 29)
+    are found on the host for every possible ``n`` and corrected, so the
+    result equals Python's. A traced ``fraction`` gets the float32 floor
+    (which can differ by one).
+    """
+    estimate = jnp.floor(jnp.asarray(fraction).astype(jnp.float32) * n.astype(jnp.float32)).astype(jnp.int32)
+    concrete = _concrete(fraction)
+    if concrete is None:
+        return estimate
+    counts = np.arange(n_max + 1)
+    exact = np.floor(concrete * counts)  # float64, as Python's int() of the product
+    device = np.floor(np.float32(concrete) * counts.astype(np.float32))  # IEEE float32, as on the device
+    wrong = np.flatnonzero(exact != device)
+    if wrong.size == 0:
+        return estimate
+    index = jnp.clip(jnp.searchsorted(jnp.asarray(wrong, jnp.int32), n), 0, wrong.size - 1)
+    hit = jnp.asarray(wrong, jnp.int32)[index] == n
+    return jnp.where(hit, jnp.asarray(exact[wrong], jnp.int32)[index], estimate)
 
 
 def flip_exact(spikes: jax.Array, key: jax.Array, beta: float, batch_axis: int = 1) -> jax.Array:
@@ -498,8 +519,9 @@ def flip_exact(spikes: jax.Array, key: jax.Array, beta: float, batch_axis: int =
     rows = _per_example(spikes, batch_axis)
     ones = rows != 0
     k_on, k_off = jax.random.split(key)
-    to_zero = _choose_exactly(k_on, ones, _exact_count(beta, jnp.sum(ones, axis=1)))
-    to_one = _choose_exactly(k_off, ~ones, _exact_count(beta, jnp.sum(~ones, axis=1)))
+    size = rows.shape[1]
+    to_zero = _choose_exactly(k_on, ones, _exact_count(beta, jnp.sum(ones, axis=1), size))
+    to_one = _choose_exactly(k_off, ~ones, _exact_count(beta, jnp.sum(~ones, axis=1), size))
     flipped = jnp.where(to_zero | to_one, 1 - rows, rows)
     return _from_per_example(flipped, spikes, batch_axis)
 
@@ -621,7 +643,7 @@ def drop_exact(events: jax.Array, key: jax.Array, rho: float, batch_axis: int = 
     _batch_axes(events, batch_axis)
     rows = _per_example(events, batch_axis)
     nonzero = rows != 0
-    dropped = _choose_exactly(key, nonzero, _exact_count(rho, jnp.sum(nonzero, axis=1)))
+    dropped = _choose_exactly(key, nonzero, _exact_count(rho, jnp.sum(nonzero, axis=1), rows.shape[1]))
     return _from_per_example(jnp.where(dropped, jnp.zeros_like(rows), rows), events, batch_axis)
 
 

@@ -543,3 +543,19 @@ def test_drop_exact_zeros_exactly_int_rho_n_nonzero_entries_per_example(rho):
         assert int(np.sum((before != 0) & (after == 0))) == int(rho * n)
         kept = after != 0
         np.testing.assert_array_equal(after[kept], before[kept])  # the rest untouched
+
+
+@pytest.mark.parametrize("beta", [0.01, 0.03, 0.29, 0.57, 0.65, 1 / 3])
+def test_exact_counts_equal_pythons_int_of_the_float64_product(beta):
+    """int(beta * n) as Python computes it for every n up to the layer size: float32 alone gives
+    int(0.29 * 100) = 29 where Python gives 28."""
+    n = jnp.arange(5001, dtype=jnp.int32)
+    counts = np.asarray(fast_jit(lambda n_: perturb._exact_count(beta, n_, 5000))(n))
+    np.testing.assert_array_equal(counts, [int(beta * k) for k in range(5001)])
+
+
+def test_flip_exact_count_where_float32_rounds_up():
+    """A row of exactly 100 spikes at beta = 0.29: Python's int(0.29 * 100) = 28 spikes off."""
+    spikes = jnp.ones((1, 1, 100))
+    out = np.asarray(perturb.flip_exact(spikes, jax.random.key(0), 0.29))
+    assert int(np.sum(out == 0)) == int(0.29 * 100) == 28
