@@ -8,11 +8,40 @@ of the paper):
 
 * ``--attack fgsm``: ``x + gamma * sign(grad_x loss)``;
 * ``--attack do``: L2 direct optimisation, ``||dx|| = gamma`` per example;
-* ``--attack flip``: every hidden spike flipped with probability ``beta``;
-* ``--attack eventdrop``: events dropped with probability ``rho`` (event inputs).
+* ``--attack flip``: hidden spikes flipped at strength ``beta``;
+* ``--attack eventdrop``: events dropped at strength ``rho`` (event inputs).
+
+Runs of the paper's vision experiments (``train.cifar``, ``train.dvs_cifar``,
+``train.dvs_gesture``) are attacked as the NSNN authors' test scripts do;
+other runs (``train.fmnist``) keep this command's earlier behaviour, which the
+README's Fashion-MNIST figures were made with. Each choice has a flag:
+
+============================  ========================  ==================
+flag                          vision runs (authors')    other runs
+============================  ========================  ==================
+``--fgsm-sign``               ``per-step``              ``static``
+``--do-start``                ``sphere``                ``zero``
+``--flip-mode``               ``exact``                 ``bernoulli``
+``--eventdrop-mode``          ``exact``                 ``mixed``
+``--attack-loss``             ``rate``                  ``run``
+============================  ========================  ==================
+
+- ``per-step``: the gradient of the image repeated over T, one sign per time
+  step (the adversarial input is a ``(T, B, ...)`` sequence, fed to the model
+  as a sequence); ``static``: one sign for the static image.
+- ``sphere``: DO from a uniform point of the L2 sphere, every iterate on it;
+  ``zero``: from zero, projected Adam.
+- ``exact``: per example and spiking layer exactly ``int(beta n1)`` spikes
+  off and ``int(beta n0)`` silences on; ``bernoulli``: each spike flipped with
+  probability ``beta``.
+- EventDrop ``exact``: per example exactly ``int(rho n)`` of the ``n``
+  non-zero frame entries zeroed; the other modes are Gu et al.'s.
+- ``rate``: the attacks ascend, and the table reports, the cross-entropy of
+  the mean logits whatever loss the run was trained with; ``run``: the run's
+  own loss (e.g. TET).
 
 Attacks act on the model's input, after the run's evaluation preprocessing
-(pixels in [0, 1] for Fashion-MNIST, z-scores for CIFAR). A stochastic model
+(pixels in [0, 1] for Fashion-MNIST, z-scores for CIFAR), unclamped. A stochastic model
 is attacked twice: with a single-sample gradient and with the gradient
 averaged over ``--samples`` noise draws (expectation over transformation),
 because a model can look robust only because its gradient is noisy.
@@ -42,6 +71,18 @@ from train.common import cli, command, registry, rundir
 from train.common.progress import Progress
 
 ATTACKS = ("fgsm", "do", "flip", "eventdrop")
+FGSM_SIGNS = ("per-step", "static")
+ATTACK_LOSSES = ("rate", "run")
+# The commands whose runs are attacked as the authors' scripts do by default.
+VISION_EXPERIMENTS = ("train.cifar", "train.dvs_cifar", "train.dvs_gesture")
+# (authors', earlier) default of each setting that --fgsm-sign etc. leave open.
+SETTING_DEFAULTS = {
+    "fgsm_sign": ("per-step", "static"),
+    "do_start": ("sphere", "zero"),
+    "flip_mode": ("exact", "bernoulli"),
+    "eventdrop_mode": ("exact", "mixed"),
+    "attack_loss": ("rate", "run"),
+}
 # Batch ``index`` of seed ``s`` draws from fold_in(fold_in(key(s), index), SWEEP_STREAM), split into
 # the keys of the attack, the scoring (noise and flips), EventDrop and the evaluation preprocessing.
 SWEEP_STREAM = 17
@@ -70,8 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=200, help="images per batch")
     p.add_argument("--do-steps", type=int, default=30, help="Adam iterations of the DO attack")
     p.add_argument("--do-lr", type=float, default=0.002, help="Adam learning rate of the DO attack")
-    p.add_argument("--eventdrop-mode", default="mixed", choices=("random", "time", "area", "mixed"),
-                   help="EventDrop variant")
+    p.add_argument("--fgsm-sign", default=None, choices=FGSM_SIGNS,
+                   help="one FGSM sign per time step or one for the static image "
+                        "(default: per-step for vision runs, static otherwise)")
+    p.add_argument("--do-start", default=None, choices=perturb.DO_STARTS,
+                   help="DO start: uniform on the sphere or zero (default: sphere for vision runs, zero otherwise)")
+    p.add_argument("--flip-mode", default=None, choices=perturb.FLIP_MODES,
+                   help="spike flips: exact counts per example and layer, or i.i.d. Bernoulli "
+                        "(default: exact for vision runs, bernoulli otherwise)")
+    p.add_argument("--eventdrop-mode", default=None, choices=perturb.EVENT_DROP_MODES,
+                   help="EventDrop variant (default: exact for vision runs, mixed otherwise)")
+    p.add_argument("--attack-loss", default=None, choices=ATTACK_LOSSES,
+                   help="loss the attacks ascend and the table reports: CE of the mean logits (rate) or the "
+                        "run's own loss (default: rate for vision runs, run otherwise)")
     p.add_argument("--sigmas", type=parse_floats, default=None, help="train/reuse one run per sigma (Fig. 4)")
     p.add_argument("--experiment", default="fmnist", help="the experiment (train.<experiment>) of --sigmas")
     p.add_argument("--train-args", default="", help="extra flags for --sigmas training, e.g. '--epochs 2'")
@@ -82,30 +134,58 @@ def build_parser() -> argparse.ArgumentParser:
 # ------------------------------------------------------------- evaluation ---
 
 
-def make_scorer(task, variables):
+def resolve_settings(task, args) -> dict[str, str]:
+    """The attack settings for this run: the flags given, else the authors' for vision runs, else the earlier."""
+    authors = task.experiment in VISION_EXPERIMENTS
+    return {name: getattr(args, name) or defaults[0 if authors else 1] for name, defaults in SETTING_DEFAULTS.items()}
+
+
+def attack_loss(task, settings: dict[str, str]):
+    return losses.rate_cross_entropy if settings["attack_loss"] == "rate" else task.loss
+
+
+def sequence_model(task):
+    """The run's model taking the static image as a ``(T, B, ...)`` sequence (its own model if it already does)."""
+    model = task.model
+    if getattr(model, "sequence_input", None) is None or not hasattr(model, "timesteps"):
+        raise ValueError(f"--fgsm-sign per-step needs a model with sequence_input and timesteps; "
+                         f"{type(model).__name__} has not (use --fgsm-sign static).")
+    return model if model.sequence_input else model.clone(sequence_input=True)
+
+
+def make_scorer(model, loss, variables, flip_mode: str = "bernoulli"):
     """Jitted ``(x, y, key, beta) -> (loss_sum, correct_sum)`` with stochastic inference (spikes flipped at beta)."""
 
     def score(x, y, key, beta):
         noise_key, flip_key = jax.random.split(key)
-        with perturb.flip_spikes(beta):
-            outputs = task.model.apply(variables, x, train=False, rngs={"noise": noise_key, "flip": flip_key})
-        return jnp.sum(task.loss(outputs, y)), jnp.sum(losses.correct(outputs, y))
+        with perturb.flip_spikes(beta, mode=flip_mode):
+            outputs = model.apply(variables, x, train=False, rngs={"noise": noise_key, "flip": flip_key})
+        return jnp.sum(loss(outputs, y)), jnp.sum(losses.correct(outputs, y))
 
     return jax.jit(score, static_argnums=3)
 
 
-def make_attack(task, variables, attack: str, samples: int, args):
-    """Jitted ``(x, y, key, strength) -> x_adv`` for the gradient attacks."""
+def make_attack(task, variables, attack: str, samples: int, args, settings: dict[str, str]):
+    """Jitted ``(x, y, key, strength) -> x_adv`` for the gradient attacks.
+
+    With ``fgsm_sign='per-step'`` on a static-image model the result is the
+    ``(T, B, ...)`` sequence, for :func:`sequence_model`.
+    """
+    loss = attack_loss(task, settings)
+    per_step = attack == "fgsm" and settings["fgsm_sign"] == "per-step"
+    model = sequence_model(task) if per_step else task.model
 
     def attack_fn(x, y, key, gamma):
         def loss_fn(inputs, noise_key):
-            outputs = task.model.apply(variables, inputs, train=False, rngs={"noise": noise_key})
-            return jnp.mean(task.loss(outputs, y))
+            outputs = model.apply(variables, inputs, train=False, rngs={"noise": noise_key})
+            return jnp.mean(loss(outputs, y))
 
         if attack == "fgsm":
+            if model is not task.model:  # a static-image model: differentiate the repeated image
+                return perturb.fgsm_per_step(loss_fn, x, gamma, task.model.timesteps, key=key, samples=samples)
             return perturb.fgsm(loss_fn, x, gamma, key=key, samples=samples)
         return perturb.direct_optimisation(loss_fn, x, gamma, key=key, samples=samples,
-                                           steps=args.do_steps, lr=args.do_lr)
+                                           steps=args.do_steps, lr=args.do_lr, start=settings["do_start"])
 
     return jax.jit(attack_fn)
 
@@ -115,13 +195,19 @@ def sweep_run(workdir: str, config, task, variables, args) -> list[dict[str, Any
     if not task.classification:
         raise ValueError(f"{workdir}: robustness is reported for classifiers (accuracy); this run is a regression.")
     test_x, test_y = task.data.test_x[: args.limit], task.data.test_y[: args.limit]
-    score = make_scorer(task, variables)
+    settings = resolve_settings(task, args)
+    loss = attack_loss(task, settings)
+    score = make_scorer(task.model, loss, variables, settings["flip_mode"])
+    per_step = (args.attack == "fgsm" and settings["fgsm_sign"] == "per-step"
+                and not getattr(task.model, "sequence_input", False))
+    # the per-step FGSM returns sequences: scored by the same model taking (T, B, ...) inputs
+    score_sequence = make_scorer(sequence_model(task), loss, variables) if per_step else score
     variants = {"clean": 1}
     if args.attack in ("fgsm", "do"):
         variants = {"single": 1}
         if task.noisy and args.samples > 1:
             variants[f"eot{args.samples}"] = args.samples
-    attacks = {name: make_attack(task, variables, args.attack, k, args) for name, k in variants.items()
+    attacks = {name: make_attack(task, variables, args.attack, k, args, settings) for name, k in variants.items()
                if args.attack in ("fgsm", "do")}
     batches = range(0, len(test_x), args.batch_size)
     rows = []
@@ -142,20 +228,22 @@ def sweep_run(workdir: str, config, task, variables, args) -> list[dict[str, Any
                     attack_key, score_key, drop_key, preprocess_key = jax.random.split(key, 4)
                     x = task.preprocess(jnp.asarray(test_x[start:start + args.batch_size]), preprocess_key, False)
                     y = jnp.asarray(test_y[start:start + args.batch_size])
-                    beta = 0.0
+                    beta, scorer = 0.0, score
                     if args.attack in ("fgsm", "do") and strength > 0:
                         x = attacks[variant](x, y, attack_key, strength)
+                        scorer = score_sequence if per_step else score
                     elif args.attack == "flip":
                         beta = float(strength)
                     elif args.attack == "eventdrop" and strength > 0:
-                        x = perturb.event_drop(x, drop_key, strength, mode=args.eventdrop_mode)
-                    loss_sum, correct_sum = score(x, y, score_key, beta)
+                        x = perturb.event_drop(x, drop_key, strength, mode=settings["eventdrop_mode"])
+                    loss_sum, correct_sum = scorer(x, y, score_key, beta)
                     totals += (float(loss_sum), float(correct_sum))
                     progress.update(1)
                 per_seed.append(totals / len(test_x))
             per_seed = np.asarray(per_seed)
             rows.append({
                 "run": workdir, "neuron": config.neuron, "sigma": config.sigma, "variant": variant,
+                "settings": settings_label(args.attack, settings),
                 "strength": strength, "loss_mean": float(per_seed[:, 0].mean()), "loss_std": float(per_seed[:, 0].std()),
                 "accuracy_mean": float(per_seed[:, 1].mean()), "accuracy_std": float(per_seed[:, 1].std()),
             })
@@ -163,6 +251,13 @@ def sweep_run(workdir: str, config, task, variables, args) -> list[dict[str, Any
                 unperturbed = rows[-1]
     progress.close()
     return rows
+
+
+def settings_label(attack: str, settings: dict[str, str]) -> str:
+    """The settings an attack used, e.g. ``'sign=per-step loss=rate'``."""
+    used = {"fgsm": ("fgsm_sign", "attack_loss"), "do": ("do_start", "attack_loss"), "flip": ("flip_mode",),
+            "eventdrop": ("eventdrop_mode",)}[attack]
+    return " ".join(f"{name}={settings[name]}" for name in used)
 
 
 def check_inputs(task, attack: str) -> None:

@@ -152,3 +152,41 @@ def test_load_cifar10_dvs_errors(tmp_path):
         cifar10_dvs.load_cifar10_dvs(tmp_path / "data", size=256)
     with pytest.raises(ValueError, match="split_by"):
         cifar10_dvs.load_cifar10_dvs(tmp_path / "data", split_by="frames")
+
+
+def test_load_cifar10_dvs_split_70_30_in_number_order(tmp_path):
+    """Per class the first 7n//10 recordings in the order of their trailing number train, the rest test."""
+    written = make_cifar_tree(tmp_path, n_events=5)  # every class: _0, _10, _2
+    for k in range(3, 10):  # airplane: 0, 2..10 = 10 recordings -> 7 train (0, 2..7), 3 test (8, 9, 10)
+        events = random_events(5, seed=k)
+        path = tmp_path / "airplane" / f"cifar10_airplane_{k}.aedat"
+        aedat.write_aedat2(path, events)
+        written[path] = events
+    data = cifar10_dvs.load_cifar10_dvs(tmp_path, timesteps=1, size=8, split="70-30")
+    np.testing.assert_array_equal(data.train_y, [0] * 7 + [k for k in range(1, 10) for _ in range(2)])
+    np.testing.assert_array_equal(data.test_y, [0] * 3 + list(range(1, 10)))
+    for row, k in enumerate((8, 9, 10)):
+        events = written[tmp_path / "airplane" / f"cifar10_airplane_{k}.aedat"]
+        np.testing.assert_array_equal(data.test_x[row],
+                                      event_frames.events_to_frames(events, 1, 128, 128, "number", (8, 8)))
+    # the other classes (3 recordings: 7 * 3 // 10 = 2 train): _0 and _2 train, _10 tests
+    bird = written[tmp_path / "bird" / "cifar10_bird_10.aedat"]
+    np.testing.assert_array_equal(data.test_x[3 + 1],
+                                  event_frames.events_to_frames(bird, 1, 128, 128, "number", (8, 8)))
+    with pytest.raises(ValueError, match="split must be one of"):
+        cifar10_dvs.load_cifar10_dvs(tmp_path, timesteps=1, size=8, split="80-20")
+
+
+def test_load_cifar10_dvs_max_norm_bilinear_frames_and_cache(tmp_path):
+    written = make_cifar_tree(tmp_path / "data", n_events=200)
+    data = cifar10_dvs.load_cifar10_dvs(tmp_path / "data", timesteps=2, size=12, frame_norm="max",
+                                        resize="bilinear", cache_dir=tmp_path / "cache")
+    path = tmp_path / "data" / "airplane" / "cifar10_airplane_0.aedat"
+    full = event_frames.events_to_frames(written[path], 2, 128, 128, "number")
+    np.testing.assert_array_equal(data.train_x[0],
+                                  event_frames.resize_bilinear(event_frames.max_normalise(full), 12, 12))
+    assert (tmp_path / "cache" / "dvs_cifar10-T2-12px-number-maxnorm-bilinear").is_dir()
+    plain = cifar10_dvs.load_cifar10_dvs(tmp_path / "data", timesteps=2, size=12, cache_dir=tmp_path / "cache")
+    assert not np.array_equal(plain.train_x, data.train_x)  # another cache entry, not the max-norm frames
+    np.testing.assert_array_equal(plain.train_x[0], event_frames.events_to_frames(written[path], 2, 128, 128,
+                                                                                  "number", (12, 12)))

@@ -141,6 +141,18 @@ def test_statistics_constants():
     assert cifar.CIFAR100_STD == (0.2673, 0.2564, 0.2762)
 
 
+def test_normalizations_authors_and_dataset():
+    """The authors' CIFAR-10 constants (their dataset_utils.py); CIFAR-100: unpublished, the data set's own."""
+    assert set(cifar.NORMALIZATIONS) == {"authors", "dataset"}
+    assert cifar.NORMALIZATIONS["dataset"] is cifar.MEAN_STD
+    assert cifar.NORMALIZATIONS["authors"]["cifar10"] == ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
+    assert cifar.NORMALIZATIONS["authors"]["cifar100"] == cifar.MEAN_STD["cifar100"]
+    for table in cifar.NORMALIZATIONS.values():
+        assert set(table) == set(cifar.DATASETS)
+        for mean, std in table.values():
+            assert len(mean) == len(std) == 3 and all(0 < s < 1 for s in std)
+
+
 def test_default_label_names_are_official(tmp_path):
     make_archive(tmp_path, "cifar10")
     assert cifar.load_cifar("cifar10", data_dir=tmp_path).label_names[-1] == "truck"

@@ -178,3 +178,64 @@ def test_cache_follows_a_changed_dependency(tmp_path):
     build()
     assert len(decoded) == 2
 
+
+
+# --------------------------------------------------------------------------- max normalisation and bilinear resize
+
+
+def test_max_normalise_per_frame_over_both_polarities_and_empty_frames():
+    frames = np.zeros((3, 4, 5, 2), np.float32)
+    frames[0, 1, 2, 0], frames[0, 3, 3, 1] = 2.0, 4.0  # frame 0: max 4 on the ON channel
+    frames[2, 0, 0, 1] = 1.0  # frame 1 stays empty
+    frames[2, 2, 4, 0] = 5.0
+    out = event_frames.max_normalise(frames)
+    assert out.dtype == np.float32 and np.all(np.isfinite(out))
+    np.testing.assert_array_equal(out[0], frames[0] / 4.0)
+    np.testing.assert_array_equal(out[1], 0.0)
+    np.testing.assert_array_equal(out[2], frames[2] / 5.0)
+    np.testing.assert_array_equal(out.max(axis=(1, 2, 3)), [1.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="max_normalise expects"):
+        event_frames.max_normalise(np.zeros((4, 5, 2)))
+
+
+@pytest.mark.parametrize("shape, size", [((128, 128), (48, 48)), ((10, 7), (4, 3)), ((5, 6), (9, 11)),
+                                         ((16, 16), (16, 16))])
+def test_resize_bilinear_equals_pillow_float_resize_per_channel(shape, size):
+    """Against Pillow's 'F'-mode (float32) bilinear resize of each channel: down (antialiased), up, identity."""
+    image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    frames = ((rng.random((2,) + shape + (2,)) < 0.3) * rng.random((2,) + shape + (2,))).astype(np.float32)
+    out = event_frames.resize_bilinear(frames, *size)
+    assert out.shape == (2,) + size + (2,) and out.dtype == np.float32
+    for t in range(2):
+        for c in range(2):
+            reference = image.fromarray(frames[t, :, :, c], mode="F").resize(size[::-1], image.BILINEAR)
+            np.testing.assert_allclose(out[t, :, :, c], np.asarray(reference), atol=1e-6)
+
+
+def test_resize_bilinear_keeps_the_mean_when_shrinking_by_an_integer_factor():
+    """Antialiased: shrinking by k widens the triangle's support to k pixels, so every input pixel
+    contributes and the frame's mean is kept up to the border (a two-tap bilinear would sample only
+    some pixels)."""
+    frames = (np.random.default_rng(1).random((1, 64, 64, 2)) < 0.2).astype(np.float32)
+    out = event_frames.resize_bilinear(frames, 16, 16)
+    np.testing.assert_allclose(out.mean(), frames.mean(), rtol=0.05)
+
+
+def test_frames_maker_max_and_bilinear_and_their_cache_folder(tmp_path):
+    events = random_events(500, seed=3, t_max=10**6)
+    make = event_frames.frames_maker(4, 48, "number", frame_norm="max", resize="bilinear")
+    full = event_frames.events_to_frames(events, 4, 128, 128, "number")
+    expected = event_frames.resize_bilinear(event_frames.max_normalise(full), 48, 48)
+    np.testing.assert_array_equal(make(events), expected)
+    default = event_frames.frames_cache_folder("dvs_cifar10", tmp_path, 4, 48, "number")
+    authors = event_frames.frames_cache_folder("dvs_cifar10", tmp_path, 4, 48, "number", None, "max", "bilinear")
+    assert default.name == ".frames-T4-48px-number" and authors != default
+    assert len({default, authors,
+                event_frames.frames_cache_folder("dvs_cifar10", tmp_path, 4, 48, "number", None, "max"),
+                event_frames.frames_cache_folder("dvs_cifar10", tmp_path, 4, 48, "number", None, "none",
+                                                 "bilinear")}) == 4
+    with pytest.raises(ValueError, match="frame_norm must be one of"):
+        event_frames.frames_maker(4, 48, "number", frame_norm="sum")
+    with pytest.raises(ValueError, match="resize must be one of"):
+        event_frames.frames_maker(4, 48, "number", resize="nearest")

@@ -16,6 +16,7 @@ from nsnn_jax.neuron import LIFParams
 
 NOISY = LIFParams(noise=noise.Gaussian(0.3))
 ARCHS = ("cifarnet", "resnet18", "resnet19", "vggsnn")
+TABLE5 = ("cifarnet_table5", "resnet18_table5", "resnet19_table5", "vggsnn_table5")
 
 
 def conv(c_in, c_out, k=3):
@@ -37,14 +38,31 @@ def basic_block(c_in, c_out, stride):
     return count
 
 
-def hand_count(arch, classes):
-    """Parameters of each architecture at 32x32x3, from the layer list of its definition."""
-    if arch == "cifarnet":  # 128c3-256c3-ap2-512c3-ap2-1024c3-512c3-1024fc-512fc-fc
+def hand_count(arch, classes, channels=3, size=32):
+    """Parameters of each architecture at ``size x size x channels``, from the layer list of its definition."""
+    if arch == "cifarnet":  # the authors': conv with bias, no norm, three linear layers in the head
+        chans = [3, 128, 256, 512, 1024, 512]
+        total = sum(conv(a, b) + b for a, b in zip(chans, chans[1:]))
+        return total + dense(8 * 8 * 512, 1024) + dense(1024, 512) + dense(512, classes)
+    if arch == "vggsnn":  # the authors': conv with bias, then the norm
+        chans = [channels, 64, 128, 256, 256, 512, 512, 512, 512]
+        total = sum(conv(a, b) + b + norm(b) for a, b in zip(chans, chans[1:]))
+        return total + dense((size // 16) ** 2 * 512, classes)
+    if arch == "resnet19":  # the authors': stem 64, 64->128 first block, fc1 with bias and no norm
+        total, c = conv(channels, 64) + norm(64), 64
+        for width, blocks, stride in ((128, 3, 1), (256, 3, 2), (512, 2, 2)):
+            for b in range(blocks):
+                total += basic_block(c, width, stride if b == 0 else 1)
+                c = width
+        return total + dense(512, 256) + dense(256, classes)
+    if arch == "resnet18_table5":
+        return hand_count("resnet18", classes)
+    if arch == "cifarnet_table5":  # 128c3-256c3-ap2-512c3-ap2-1024c3-512c3-1024fc-512fc-fc
         chans = [3, 128, 256, 512, 1024, 512]
         total = sum(conv(a, b) + norm(b) for a, b in zip(chans, chans[1:]))
         hidden = conv(8 * 8 * 512, 1024, 1) + norm(1024) + conv(1024, 512, 1) + norm(512)  # dense, no bias
         return total + hidden + dense(512, classes)
-    if arch == "vggsnn":  # 64c3-128c3-ap2-256c3-256c3-ap2-512c3-512c3-ap2-512c3-512c3-ap2-fc
+    if arch == "vggsnn_table5":  # 64c3-128c3-ap2-256c3-256c3-ap2-512c3-512c3-ap2-512c3-512c3-ap2-fc
         chans = [3, 64, 128, 256, 256, 512, 512, 512, 512]
         total = sum(conv(a, b) + norm(b) for a, b in zip(chans, chans[1:]))
         return total + dense(2 * 2 * 512, classes)
@@ -54,7 +72,7 @@ def hand_count(arch, classes):
             total += basic_block(c, width, stride) + basic_block(width, width, 1)
             c = width
         return total + dense(512, classes)
-    if arch == "resnet19":  # 128c3-(128)x3-(256)x3-(512)x2-ap-256fc-fc
+    if arch == "resnet19_table5":  # 128c3-(128)x3-(256)x3-(512)x2-ap-256fc-fc
         total, c = conv(3, 128) + norm(128), 128
         for width, blocks, stride in ((128, 3, 1), (256, 3, 2), (512, 2, 2)):
             for b in range(blocks):
@@ -73,14 +91,126 @@ def init_shapes(model, x):
     return jax.eval_shape(lambda: model.init({"params": jax.random.key(0), "noise": jax.random.key(1)}, x))
 
 
+def param_count(shapes):
+    return sum(math.prod(p.shape) for p in jax.tree.leaves(shapes["params"]))
+
+
 @pytest.mark.parametrize("classes", [10, 100])
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", ARCHS + TABLE5)
 def test_parameter_count_matches_hand_computation(arch, classes):
     model = models.get_model(arch, outputs=classes, timesteps=2, neuron=NOISY)
     shapes = init_shapes(model, jnp.zeros((2, 32, 32, 3)))
-    count = sum(math.prod(p.shape) for p in jax.tree.leaves(shapes["params"]))
-    assert count == hand_count(arch, classes)
-    assert "batch_stats" in shapes  # BN running statistics are state, not parameters
+    assert param_count(shapes) == hand_count(arch, classes)
+    # BN running statistics are state, not parameters; the authors' CIFARNet has no norm at all.
+    assert ("batch_stats" in shapes) == (arch != "cifarnet")
+
+
+@pytest.mark.parametrize("arch, classes, expected", [
+    ("cifarnet", 10, 45_003_018), ("resnet19", 10, 12_630_858), ("resnet18", 10, 11_173_962),
+    ("cifarnet_table5", 10, 45_006_986), ("resnet19_table5", 10, 12_698_250),
+    ("resnet18_table5", 10, 11_173_962), ("vggsnn_table5", 10, 9_243_722),
+    ("cifarnet", 100, 45_049_188), ("resnet19", 100, 12_653_988),
+])
+def test_published_parameter_counts_on_cifar(arch, classes, expected):
+    """The counts of the authors' PyTorch networks (and of the Table 5 readings), at 32x32x3."""
+    model = models.get_model(arch, outputs=classes, timesteps=2, neuron=NOISY)
+    assert param_count(init_shapes(model, jnp.zeros((2, 32, 32, 3)))) == expected
+
+
+@pytest.mark.parametrize("arch, expected", [("vggsnn", 9_271_498), ("vggsnn_table5", 9_268_746),
+                                            ("resnet19", 12_630_282)])
+def test_published_parameter_counts_on_dvs_frames(arch, expected):
+    """DVS-CIFAR input: 2 polarities at 48x48, as a (T, B, H, W, C) sequence."""
+    model = models.get_model(arch, outputs=10, timesteps=2, neuron=NOISY, sequence_input=True)
+    shapes = init_shapes(model, jnp.zeros((2, 2, 48, 48, 2)))
+    assert param_count(shapes) == expected
+
+
+@pytest.mark.parametrize("arch", ["vggsnn", "resnet19"])
+def test_dvs_parameter_count_matches_hand_computation(arch):
+    model = models.get_model(arch, outputs=10, timesteps=2, neuron=NOISY, sequence_input=True)
+    shapes = init_shapes(model, jnp.zeros((2, 2, 48, 48, 2)))
+    assert param_count(shapes) == hand_count(arch, 10, channels=2, size=48)
+
+
+def kurtosis(a):
+    a = np.asarray(a, np.float64).ravel()
+    return float(np.mean((a - a.mean()) ** 4) / np.var(a) ** 2)
+
+
+def check_uniform(a, bound):
+    """``a`` looks like U(-bound, bound): inside, reaching the edge, std bound/sqrt(3), kurtosis 1.8."""
+    a = np.asarray(a).ravel()
+    assert np.max(np.abs(a)) <= bound * (1 + 1e-6)
+    assert np.max(np.abs(a)) > 0.95 * bound
+    np.testing.assert_allclose(np.std(a), bound / math.sqrt(3), rtol=0.05)
+    np.testing.assert_allclose(kurtosis(a), 1.8, atol=0.15)
+
+
+def test_authors_initialisation_of_the_vgg_and_cifarnet_convs_and_heads():
+    """Kaiming fan-out normal conv kernels (std sqrt(2/fan_out), untruncated), PyTorch-default biases and
+    dense layers U(+-1/sqrt(fan_in)); the _table5 form keeps lecun_normal (std 1/sqrt(fan_in)) and zero biases."""
+    model = models.get_model("cifarnet", outputs=10, timesteps=1, neuron=NOISY, width=1 / 4)
+    params = init(model, jnp.zeros((1, 8, 8, 3)))["params"]
+    kernel = params["conv3"]["conv"]["kernel"]  # (3, 3, 128, 256)
+    assert kernel.shape == (3, 3, 128, 256)
+    np.testing.assert_allclose(np.std(kernel), math.sqrt(2 / (256 * 9)), rtol=0.02)
+    np.testing.assert_allclose(kurtosis(kernel), 3.0, atol=0.1)  # a truncated normal has about 2.4-2.8
+    check_uniform(params["conv3"]["conv"]["bias"], 1 / math.sqrt(128 * 9))
+    dense_kernel = params["fc0"]["Dense_0"]["kernel"] if "Dense_0" in params["fc0"] else params["fc0"]["kernel"]
+    fan_in = dense_kernel.shape[0]
+    check_uniform(dense_kernel, 1 / math.sqrt(fan_in))
+    vgg = init(models.get_model("vggsnn", outputs=10, timesteps=1, neuron=NOISY, width=1 / 4),
+               jnp.zeros((1, 16, 16, 3)))["params"]
+    np.testing.assert_allclose(np.std(vgg["conv5"]["conv"]["kernel"]), math.sqrt(2 / (128 * 9)), rtol=0.02)
+    table5 = init(models.get_model("vggsnn_table5", outputs=10, timesteps=1, neuron=NOISY, width=1 / 4),
+                  jnp.zeros((1, 16, 16, 3)))["params"]
+    assert "bias" not in table5["conv5"]["conv"]
+    np.testing.assert_allclose(np.std(table5["conv5"]["conv"]["kernel"]), math.sqrt(1 / (128 * 9)), rtol=0.02)
+
+
+def test_authors_initialisation_of_the_resnets_is_pytorch_default():
+    model = models.get_model("resnet19", outputs=10, timesteps=1, neuron=NOISY, width=1 / 4)
+    params = init(model, jnp.zeros((1, 8, 8, 3)))["params"]
+    kernel = params["stage2_block1"]["conv0"]["conv"]["kernel"]  # (3, 3, 128, 128)
+    check_uniform(kernel, 1 / math.sqrt(128 * 9))
+    fc = jax.tree.leaves(params["fc0"])
+    (fc_bias,) = [a for a in fc if a.ndim == 1]
+    (fc_kernel,) = [a for a in fc if a.ndim == 2]
+    assert fc_kernel.shape == (128, 64) and "norm" not in params["fc0"]
+    check_uniform(fc_kernel, 1 / math.sqrt(128))
+    assert np.max(np.abs(fc_bias)) <= 1 / math.sqrt(128)
+    r18 = init(models.get_model("resnet18", outputs=10, timesteps=1, neuron=NOISY, width=1 / 4),
+               jnp.zeros((1, 8, 8, 3)))["params"]
+    check_uniform(r18["stage3_block1"]["conv1"]["conv"]["kernel"], 1 / math.sqrt(128 * 9))
+
+
+@pytest.mark.parametrize("scheme, std", [("torch", 1 / math.sqrt(3 * 64 * 9)), ("kaiming", math.sqrt(2 / (96 * 9)))])
+def test_initialisers_by_their_closed_form(scheme, std):
+    kernel_init, bias_init = models.init.initializers(scheme, 64 * 9)
+    kernel = kernel_init(jax.random.key(0), (3, 3, 64, 96))
+    np.testing.assert_allclose(np.std(kernel), std, rtol=0.03)
+    check_uniform(bias_init(jax.random.key(1), (20000,)), 1 / math.sqrt(64 * 9))
+    with pytest.raises(ValueError, match="init must be one of"):
+        models.init.initializers("xavier", 3)
+
+
+@pytest.mark.parametrize("arch", ARCHS + ("cifarnet_table5", "resnet19_table5"))
+def test_static_image_equals_the_image_repeated_over_time(arch):
+    """The first layer computed once for a static image gives what the same model gives on the image
+    repeated over T as a sequence (the input the per-step FGSM differentiates), same key, same parameters."""
+    x, _ = make_batch(n=2, size=16)
+    static, sequence = tiny(arch), tiny(arch, sequence_input=True)
+    variables = init(static, x)
+    key = jax.random.key(7)
+    a = fast_jit(lambda v: static.apply(v, x, rngs={"noise": key}))(variables)
+    b = fast_jit(lambda v: sequence.apply(v, jnp.broadcast_to(x, (2,) + x.shape), rngs={"noise": key}))(variables)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_authors_cifarnet_with_bn_is_their_earlier_form():
+    model = models.get_model("cifarnet", timesteps=2, neuron=NOISY, norm="bn")
+    assert param_count(init_shapes(model, jnp.zeros((2, 32, 32, 3)))) == 45_007_882
 
 
 def test_sevenb_net_parameter_count_and_voting_readout():
@@ -242,11 +372,11 @@ def grad_primitive_counts(model, x):
                              rngs={"noise": jax.random.key(0)}, mutable=["batch_stats"])
         return jnp.sum(out)
 
-    text = str(jax.make_jaxpr(jax.grad(loss))(variables["params"], variables["batch_stats"]))
+    text = str(jax.make_jaxpr(jax.grad(loss))(variables["params"], variables.get("batch_stats", {})))
     return text.count("dot_general"), text.count("conv_general_dilated")
 
 
-CONV_LAYERS = {"cifarnet": 5, "vggsnn": 8, "resnet18": 1 + 16 + 3, "resnet19": 1 + 16 + 2}
+CONV_LAYERS = {"cifarnet": 5, "vggsnn": 8, "resnet18": 1 + 16 + 3, "resnet19": 1 + 16 + 3}  # resnet19: 64->128 shortcut
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -279,7 +409,7 @@ def test_relu_floor_has_the_same_parameters_and_no_noise(arch):
     spiking = tiny(arch, sequence_input=True)
     variables = fast_jit(lambda: floor.init({"params": jax.random.key(0)}, x))()
     spiking_variables = init_shapes(spiking, x)
-    assert set(variables) == {"params", "batch_stats"}
+    assert set(variables) == ({"params"} if arch == "cifarnet" else {"params", "batch_stats"})
     for collection in variables:
         assert jax.tree.structure(variables[collection]) == jax.tree.structure(spiking_variables[collection])
     out, state = fast_jit(lambda v: floor.apply(v, x, mutable=["intermediates"]))(variables)

@@ -402,3 +402,160 @@ def _linear_loss(x, key=None):
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ----------------------------------------------------------------------------- the authors' variants
+
+
+def test_fgsm_per_step_sign_is_the_sign_of_the_gradient_wrt_the_repeated_input():
+    """The gradient with respect to the (T, B, ...) sequence computed by hand with jax.grad, then its sign."""
+    model, variables, x = _noisy_mlp(timesteps=3)
+    sequence = models.SpikingMLP(hidden=model.hidden, outputs=model.outputs, timesteps=3, neuron=model.neuron,
+                                 sequence_input=True)
+    labels = jnp.array([0, 1, 2, 0])
+    key = jax.random.key(5)
+
+    def loss_fn(x_seq, k):
+        return jnp.mean(losses.rate_cross_entropy(sequence.apply(variables, x_seq, rngs={"noise": k}), labels))
+
+    gamma = 0.1
+    x_adv = perturb.fgsm_per_step(loss_fn, x, gamma, timesteps=3, key=key)
+    assert x_adv.shape == (3,) + x.shape
+    by_hand = jax.grad(loss_fn)(jnp.stack([x, x, x]), key)
+    np.testing.assert_array_equal(np.asarray(x_adv), np.asarray(x[None] + gamma * jnp.sign(by_hand)))
+    # the signs differ between steps: one sign per time step, not one for the image
+    signs = np.sign(np.asarray(by_hand))
+    assert np.any(signs[0] != signs[1]) or np.any(signs[1] != signs[2])
+
+
+def test_uniform_sphere_starts_are_uniform():
+    """Per-example points on the radius-gamma sphere with a uniform direction.
+
+    In d = 3 the projection of a uniform unit vector on any axis is U(-1, 1)
+    (Archimedes); a Kolmogorov-Smirnov distance over N = 20000 draws above
+    1.95 / sqrt(N) (the 0.1% critical value) fails. In d = 12: mean 0 and
+    covariance I/d; each of the 12 means has std sqrt(1/(d N)) and each of
+    the 78 covariance entries std about sqrt(2/(d^2 N)) (off-diagonal about
+    sqrt(1/(d^2 N))); all must lie within 5 of their standard deviations.
+    """
+    n, gamma = 20000, 2.5
+    points = np.asarray(perturb.uniform_sphere(jax.random.key(0), (n, 3), gamma), np.float64)
+    np.testing.assert_allclose(np.linalg.norm(points, axis=1), gamma, rtol=1e-5)
+    u = np.sort(points[:, 0] / gamma)
+    cdf = (u + 1) / 2
+    ks = max(np.max(np.arange(1, n + 1) / n - cdf), np.max(cdf - np.arange(n) / n))
+    assert ks < 1.95 / math.sqrt(n), ks
+    d = 12
+    unit = np.asarray(perturb.uniform_sphere(jax.random.key(1), (n, 2, 6), 1.0), np.float64).reshape(n, d)
+    assert np.all(np.abs(unit.mean(axis=0)) < 5 * math.sqrt(1 / (d * n)))
+    cov = unit.T @ unit / n
+    assert np.all(np.abs(cov - np.eye(d) / d) < 5 * math.sqrt(2 / (d * d * n)))
+    # time-major batch axis: the norm of each example b is taken over the other axes
+    tm = perturb.uniform_sphere(jax.random.key(2), (4, 5, 6), 0.7, batch_axis=1)
+    np.testing.assert_allclose(np.sqrt(np.sum(np.square(tm), axis=(0, 2))), 0.7, rtol=1e-5)
+
+
+@pytest.mark.standard_promotion  # optax
+def test_direct_optimisation_sphere_start_every_iterate_on_the_sphere(key):
+    """The iterate after s = 1..6 steps (the same keys, so the s-th iterate of one run) has norm gamma per
+    example; it moves and raises the loss; with zero gradient it stays at its uniform start."""
+    x, labels, w, b, per_example = _softmax_regression(key)
+
+    def loss_fn(x_, k=None):
+        return jnp.mean(per_example(x_))
+
+    gamma = 0.5
+    attack = fast_jit(lambda steps: perturb.direct_optimisation(loss_fn, x, gamma, steps=steps, lr=0.05,
+                                                                start="sphere",
+                                                                start_key=jax.random.key(9)),
+                      static_argnums=0)
+    previous = None
+    for steps in range(1, 7):
+        dx = np.asarray(attack(steps) - x)
+        np.testing.assert_allclose(np.linalg.norm(dx.reshape(len(x), -1), axis=1), gamma, rtol=1e-5)
+        if previous is not None:
+            assert not np.allclose(dx, previous)
+        previous = dx
+    start = np.asarray(perturb.uniform_sphere(jax.random.key(9), x.shape, gamma))
+    assert float(loss_fn(attack(6))) > float(loss_fn(x + start))
+    flat = perturb.direct_optimisation(lambda x_, k: jnp.float32(0.0) * jnp.sum(x_), x, gamma, steps=3,
+                                       start="sphere", start_key=jax.random.key(9))
+    np.testing.assert_allclose(np.asarray(flat - x), start, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="start_key"):
+        perturb.direct_optimisation(loss_fn, x, gamma, start="sphere")
+    with pytest.raises(ValueError, match="start must be one of"):
+        perturb.direct_optimisation(loss_fn, x, gamma, start="random")
+
+
+def _binary(seed, shape, p=0.3):
+    return jnp.asarray(np.random.default_rng(seed).random(shape) < p, jnp.float32)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.03, 0.2, 1.0])
+def test_flip_exact_counts_per_example(beta):
+    spikes = _binary(0, (4, 6, 7, 5))  # (T, B, ...): examples along axis 1
+    out = np.asarray(perturb.flip_exact(spikes, jax.random.key(1), beta))
+    s = np.asarray(spikes)
+    for b in range(s.shape[1]):
+        before, after = s[:, b].ravel(), out[:, b].ravel()
+        n1, n0 = int(before.sum()), int((before == 0).sum())
+        assert int(np.sum((before == 1) & (after == 0))) == int(beta * n1)
+        assert int(np.sum((before == 0) & (after == 1))) == int(beta * n0)
+    assert set(np.unique(out)) <= {0.0, 1.0}
+
+
+def test_flip_exact_is_uniform_over_the_entries():
+    """Over 400 draws each entry of a spike pattern is switched off with frequency beta."""
+    spikes = jnp.ones((1, 1, 50))
+    draws = jax.vmap(lambda k: perturb.flip_exact(spikes, k, 0.2))(jax.random.split(jax.random.key(3), 400))
+    off = 1.0 - np.asarray(draws).reshape(400, 50).mean(axis=0)
+    assert np.all(np.abs(off - 0.2) < 5 * math.sqrt(0.2 * 0.8 / 400))
+
+
+def test_flip_spikes_exact_mode_inside_a_model():
+    """Each spiking layer's (T, B, N) output: exactly int(beta n1) spikes off and int(beta n0) on, per example."""
+    model, variables, x = _noisy_mlp(timesteps=4, hidden=(40,))
+    keys = {"noise": jax.random.key(3), "flip": jax.random.key(4)}
+    _, clean = model.apply(variables, x, rngs=keys, mutable=["intermediates"], capture_intermediates=True)
+    with perturb.flip_spikes(0.1, mode="exact"):
+        _, flipped = model.apply(variables, x, rngs=keys, mutable=["intermediates"], capture_intermediates=True)
+    names = [n for n in clean["intermediates"] if "SpikingNeuron" in n or n.startswith("lif")]
+    assert names, list(clean["intermediates"])
+    before = np.asarray(clean["intermediates"][names[0]]["__call__"][0])
+    after = np.asarray(flipped["intermediates"][names[0]]["__call__"][0])
+    for b in range(before.shape[1]):
+        s, t = before[:, b].ravel(), after[:, b].ravel()
+        assert int(np.sum((s == 1) & (t == 0))) == int(0.1 * s.sum())
+        assert int(np.sum((s == 0) & (t == 1))) == int(0.1 * (s == 0).sum())
+    with pytest.raises(ValueError, match="mode must be one of"):
+        perturb.flip_spikes(0.1, mode="gauss").__enter__()
+
+
+@pytest.mark.parametrize("rho", [0.05, 0.25, 0.65, 1.0])
+def test_drop_exact_zeros_exactly_int_rho_n_nonzero_entries_per_example(rho):
+    frames = _binary(5, (3, 5, 6, 6, 2), p=0.4) * jnp.asarray(np.random.default_rng(6).random((3, 5, 6, 6, 2)),
+                                                                jnp.float32)
+    out = np.asarray(perturb.event_drop(frames, jax.random.key(2), rho, mode="exact"))
+    f = np.asarray(frames)
+    for b in range(f.shape[1]):
+        before, after = f[:, b].ravel(), out[:, b].ravel()
+        n = int(np.sum(before != 0))
+        assert int(np.sum((before != 0) & (after == 0))) == int(rho * n)
+        kept = after != 0
+        np.testing.assert_array_equal(after[kept], before[kept])  # the rest untouched
+
+
+@pytest.mark.parametrize("beta", [0.01, 0.03, 0.29, 0.57, 0.65, 1 / 3])
+def test_exact_counts_equal_pythons_int_of_the_float64_product(beta):
+    """int(beta * n) as Python computes it for every n up to the layer size: float32 alone gives
+    int(0.29 * 100) = 29 where Python gives 28."""
+    n = jnp.arange(5001, dtype=jnp.int32)
+    counts = np.asarray(fast_jit(lambda n_: perturb._exact_count(beta, n_, 5000))(n))
+    np.testing.assert_array_equal(counts, [int(beta * k) for k in range(5001)])
+
+
+def test_flip_exact_count_where_float32_rounds_up():
+    """A row of exactly 100 spikes at beta = 0.29: Python's int(0.29 * 100) = 28 spikes off."""
+    spikes = jnp.ones((1, 1, 100))
+    out = np.asarray(perturb.flip_exact(spikes, jax.random.key(0), 0.29))
+    assert int(np.sum(out == 0)) == int(0.29 * 100) == 28

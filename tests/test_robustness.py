@@ -100,3 +100,40 @@ def test_eventdrop_needs_event_inputs(runs, capsys):
         robustness.main(["--workdir", nsnn, "--attack", "eventdrop", "--strengths", "0.1", "--limit", "8"])
     assert error.value.code == 1
     assert "event inputs" in capsys.readouterr().err
+
+
+class _FakeTask:
+    def __init__(self, experiment):
+        self.experiment = experiment
+
+
+@pytest.mark.parametrize("experiment, expected", [
+    ("train.cifar", ("per-step", "sphere", "exact", "exact", "rate")),
+    ("train.dvs_cifar", ("per-step", "sphere", "exact", "exact", "rate")),
+    ("train.dvs_gesture", ("per-step", "sphere", "exact", "exact", "rate")),
+    ("train.fmnist", ("static", "zero", "bernoulli", "mixed", "run")),
+])
+def test_attack_settings_default_to_the_authors_for_vision_runs(experiment, expected):
+    names = ("fgsm_sign", "do_start", "flip_mode", "eventdrop_mode", "attack_loss")
+    args = robustness.build_parser().parse_args(["--workdir", "x", "--attack", "fgsm"])
+    assert tuple(robustness.resolve_settings(_FakeTask(experiment), args)[n] for n in names) == expected
+    flags = ["--fgsm-sign", "static", "--do-start", "zero", "--flip-mode", "bernoulli", "--eventdrop-mode", "time",
+             "--attack-loss", "run"]
+    given = robustness.build_parser().parse_args(["--workdir", "x", "--attack", "fgsm", *flags])
+    assert tuple(robustness.resolve_settings(_FakeTask(experiment), given)[n] for n in names) == (
+        "static", "zero", "bernoulli", "time", "run")
+
+
+def test_authors_attacks_run_on_a_static_image_model(runs, tmp_path):
+    """Per-step FGSM (sequence inputs scored by the same parameters), DO from the sphere, exact flips."""
+    _, nsnn, _ = runs
+    common = ["--workdir", nsnn, "--seeds", "1", "--limit", "8", "--batch-size", "8", "--out", str(tmp_path),
+              "--attack-loss", "rate", "--samples", "1"]
+    fgsm = robustness.main([*common, "--attack", "fgsm", "--strengths", "0,0.3", "--fgsm-sign", "per-step"])["rows"]
+    assert fgsm[1]["settings"] == "fgsm_sign=per-step attack_loss=rate"
+    assert fgsm[1]["loss_mean"] > fgsm[0]["loss_mean"]  # the attack raises the loss it ascends
+    do = robustness.main([*common, "--attack", "do", "--strengths", "0,1.0", "--do-start", "sphere",
+                          "--do-steps", "2"])["rows"]
+    assert do[1]["settings"] == "do_start=sphere attack_loss=rate"
+    flip = robustness.main([*common, "--attack", "flip", "--strengths", "0,0.3", "--flip-mode", "exact"])["rows"]
+    assert flip[1]["settings"] == "flip_mode=exact" and flip[1]["loss_mean"] != flip[0]["loss_mean"]

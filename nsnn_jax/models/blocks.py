@@ -4,7 +4,7 @@ Every block works on time-major activations ``(T, B, H, W, C)``: synaptic
 operations (conv, BN, pooling, dense) merge T into the batch, the neuron scans
 over T. Normalisation is either plain batch norm over ``T*B`` (``"bn"``) or
 threshold-dependent BN (``"tdbn"``, Zheng et al. 2021), which scales the
-normalised pre-activations to ``alpha * v_th``.
+normalised pre-activations to ``alpha * v_th``, or none (``"none"``).
 """
 
 from __future__ import annotations
@@ -18,18 +18,25 @@ import jax.numpy as jnp
 from nsnn_jax import conv as conv_lib
 from nsnn_jax import layers
 from nsnn_jax import neuron as neuron_lib
+from nsnn_jax.models import init as init_lib
 
 __all__ = ["ACTIVATIONS", "ConvSNN", "NORMS", "check_common", "make_norm", "neuron_layer", "time_input",
            "SpikingConv", "SpikingDense", "scaled"]
 
-NORMS = ("bn", "tdbn")
+NORMS = ("bn", "tdbn", "none")
+# "authors": the layer forms of the authors' PyTorch networks (the paper's Table 1);
+# "table5": the reading of the paper's Table 5 (every layer conv/dense -> norm -> LIF).
+FORMS = ("authors", "table5")
 # "lif": spiking neurons; "relu": the same layers with ReLU, the plain-ANN floor of the benchmarks.
 ACTIVATIONS = ("lif", "relu")
 
 
 def check_common(timesteps: int, norm: str, width: float, activation: str = "lif",
-                 conv_weight_grad: str = "xla", neuron: Optional[neuron_lib.LIFParams] = None) -> None:
+                 conv_weight_grad: str = "xla", neuron: Optional[neuron_lib.LIFParams] = None,
+                 form: str = "table5") -> None:
     """Raises ``ValueError`` for settings every conv model shares."""
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {FORMS}, got {form!r}.")
     if not isinstance(timesteps, int) or timesteps < 1:
         raise ValueError(f"timesteps must be an integer >= 1, got {timesteps!r}.")
     if norm not in NORMS:
@@ -60,8 +67,12 @@ def neuron_layer(neuron: neuron_lib.LIFParams, activation: str = "lif", name: Op
     return layers.SpikingNeuron(neuron, name=name)
 
 
-def make_norm(norm: str, v_th: float, alpha: float = 1.0, dtype: Any = None, name: Optional[str] = None) -> nn.Module:
-    """The normalisation layer for ``norm``: ``"bn"`` or ``"tdbn"`` (threshold ``v_th``, factor ``alpha``)."""
+def make_norm(norm: str, v_th: float, alpha: float = 1.0, dtype: Any = None,
+              name: Optional[str] = None) -> Optional[nn.Module]:
+    """The normalisation layer for ``norm``: ``"bn"``, ``"tdbn"`` (threshold ``v_th``, factor ``alpha``) or
+    ``None`` for ``"none"``."""
+    if norm == "none":
+        return None
     if norm == "tdbn":
         return layers.ThresholdBatchNorm(v_th=v_th, alpha=alpha, dtype=dtype, name=name)
     return layers.TimeBatchNorm(dtype=dtype, name=name)
@@ -76,8 +87,12 @@ def time_input(x: jax.Array, sequence_input: bool, spatial_dims: int = 3) -> jax
     return x
 
 
+def _normalised(norm: Optional[nn.Module], x: jax.Array, train: bool) -> jax.Array:
+    return x if norm is None else norm(x, use_running_average=not train)
+
+
 class SpikingConv(nn.Module):
-    """``conv3x3 (no bias) -> norm -> LIF`` on ``(T, B, H, W, C)``.
+    """``conv3x3 -> norm -> LIF`` on ``(T, B, H, W, C)`` (by default no conv bias: a norm follows).
 
     A static input ``(B, H, W, C)`` (the encoding layer of a static image) is
     convolved and normalised once and broadcast over ``timesteps``: the result
@@ -97,6 +112,8 @@ class SpikingConv(nn.Module):
       activation: ``'lif'`` (``SpikingNeuron(neuron)``) or ``'relu'`` (the floor).
       weight_grad: the conv weight gradient, ``'xla'`` or ``'shifted'``
         (:func:`nsnn_jax.conv.conv2d`).
+      use_bias: add a conv bias.
+      init_scheme: initialisation, one of :data:`nsnn_jax.models.init.INITS`.
     """
 
     features: int
@@ -110,20 +127,24 @@ class SpikingConv(nn.Module):
     dtype: Any = None
     activation: str = "lif"
     weight_grad: str = "xla"
+    use_bias: bool = False
+    init_scheme: str = "lecun"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool, deterministic: bool) -> jax.Array:
         pad = self.kernel // 2
         # nsnn_jax.conv.Conv: nn.Conv's parameters, with the weight gradient chosen explicitly.
+        kernel_init, bias_init = init_lib.initializers(self.init_scheme, x.shape[-1] * self.kernel * self.kernel)
         conv = conv_lib.Conv(self.features, (self.kernel, self.kernel), strides=self.strides,
-                             padding=((pad, pad), (pad, pad)), use_bias=False, dtype=self.dtype,
+                             padding=((pad, pad), (pad, pad)), use_bias=self.use_bias, dtype=self.dtype,
+                             kernel_init=kernel_init, bias_init=bias_init,
                              weight_grad=self.weight_grad, name="conv")
         norm = make_norm(self.norm, v_th_of(self.neuron, self.activation), self.alpha, self.dtype, name="norm")
         if x.ndim == 4:  # static (B, H, W, C)
-            currents = norm(conv(x), use_running_average=not train)
+            currents = _normalised(norm, conv(x), train)
             currents = jnp.broadcast_to(currents, (self.timesteps,) + currents.shape)
         else:
-            currents = norm(layers.TimeDistributed(conv)(x), use_running_average=not train)
+            currents = _normalised(norm, layers.TimeDistributed(conv)(x), train)
         if not self.spike:
             return currents
         return neuron_layer(self.neuron, self.activation, name="lif")(currents, deterministic)
@@ -137,6 +158,8 @@ class SpikingDense(nn.Module):
     is silent at initialisation (measured 0-0.4% firing) so nothing below it
     learns. As in the reference tdBN networks, hidden dense layers are
     normalised like the convolutions. ``activation='relu'`` gives the floor.
+    ``use_bias`` and ``init_scheme`` as in :class:`SpikingConv` (the authors' ResNet-19
+    ``fc1`` is ``norm='none'``, ``use_bias=True``, ``init_scheme='torch'``).
     """
 
     features: int
@@ -144,12 +167,16 @@ class SpikingDense(nn.Module):
     norm: str = "tdbn"
     dtype: Any = None
     activation: str = "lif"
+    use_bias: bool = False
+    init_scheme: str = "lecun"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool, deterministic: bool) -> jax.Array:
-        currents = layers.TimeDistributed(nn.Dense(self.features, use_bias=False, dtype=self.dtype, name="dense"))(x)
-        currents = make_norm(self.norm, v_th_of(self.neuron, self.activation), dtype=self.dtype, name="norm")(
-            currents, use_running_average=not train)
+        kernel_init, bias_init = init_lib.initializers(self.init_scheme, x.shape[-1])
+        currents = layers.TimeDistributed(nn.Dense(self.features, use_bias=self.use_bias, dtype=self.dtype,
+                                                   kernel_init=kernel_init, bias_init=bias_init, name="dense"))(x)
+        norm = make_norm(self.norm, v_th_of(self.neuron, self.activation), dtype=self.dtype, name="norm")
+        currents = _normalised(norm, currents, train)
         return neuron_layer(self.neuron, self.activation, name="lif")(currents, deterministic)
 
 
@@ -174,9 +201,12 @@ def flatten(x: jax.Array) -> jax.Array:
     return x.reshape(x.shape[:2] + (-1,))
 
 
-def readout(x: jax.Array, outputs: int, dtype: Any, name: str = "readout") -> jax.Array:
-    """A linear readout per step: ``(T, B, D)`` -> ``(T, B, outputs)``."""
-    return layers.TimeDistributed(nn.Dense(outputs, dtype=dtype, name=name))(x)
+def readout(x: jax.Array, outputs: int, dtype: Any, name: str = "readout", init: str = "lecun") -> jax.Array:
+    """A linear layer (with bias) per step: ``(T, B, D)`` -> ``(T, B, outputs)``; ``init`` from
+    :data:`nsnn_jax.models.init.INITS`."""
+    kernel_init, bias_init = init_lib.initializers(init, x.shape[-1])
+    return layers.TimeDistributed(nn.Dense(outputs, dtype=dtype, kernel_init=kernel_init, bias_init=bias_init,
+                                           name=name))(x)
 
 
 __all__ += ["avg_pool", "max_pool", "flatten", "readout"]
@@ -189,7 +219,11 @@ class ConvSNN(nn.Module):
       outputs: classes.
       timesteps: T for a static image (repeated over T).
       neuron: neuron settings of every spiking layer.
-      norm: ``"bn"`` (STBP) or ``"tdbn"`` (STBP-tdBN, TET).
+      norm: ``"bn"`` (STBP), ``"tdbn"`` (STBP-tdBN, TET) or ``"none"``.
+      form: ``"authors"`` (the layers and initialisation of the authors'
+        PyTorch network, which produced the paper's Table 1) or ``"table5"``
+        (the reading of the paper's Table 5: every layer conv/dense -> norm ->
+        LIF, flax's default initialisation). Subclasses say what differs.
       width: channel multiplier (1.0 is the published network).
       sequence_input: inputs already ``(T, B, H, W, C)`` (event frames).
       remat: recompute each block in the backward pass (less memory on some backends).
@@ -214,10 +248,12 @@ class ConvSNN(nn.Module):
     dtype: Any = None
     activation: str = "lif"
     conv_weight_grad: str = "xla"
+    form: str = "table5"
 
     def checked_input(self, x: jax.Array) -> jax.Array:
         """Validates the settings and the image batch, and casts it to the computation dtype."""
-        check_common(self.timesteps, self.norm, self.width, self.activation, self.conv_weight_grad, self.neuron)
+        check_common(self.timesteps, self.norm, self.width, self.activation, self.conv_weight_grad, self.neuron,
+                     self.form)
         return time_input(x, self.sequence_input).astype(self.dtype or jnp.float32)
 
     def channels(self, features: int) -> int:

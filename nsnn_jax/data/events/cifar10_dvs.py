@@ -8,6 +8,7 @@ each holding ``.aedat`` recordings (:func:`~nsnn_jax.data.events.aedat.read_aeda
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Optional, Union
 
@@ -16,7 +17,7 @@ from nsnn_jax.data.cifar import CIFAR10_LABEL_NAMES
 from nsnn_jax.data.dataset import Dataset
 from nsnn_jax.data.events import aedat, frames
 
-__all__ = ["CIFAR10_DVS_LABEL_NAMES", "load_cifar10_dvs"]
+__all__ = ["CIFAR10_DVS_LABEL_NAMES", "SPLITS", "load_cifar10_dvs"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -54,15 +55,34 @@ def _root(data_dir: Optional[PathLike]) -> Path:
     raise _help(folder, f"{D} {folder} lacks the class folders {', '.join(name + '/' for name in absent)}.")
 
 
+SPLITS = ("9k1k", "70-30")
+
+
+def _trailing_number(path: Path) -> tuple:
+    """Sort key: the number ending the file name's stem (``cifar10_cat_12`` -> 12), then the name."""
+    digits = re.search(r"(\d+)$", path.stem)
+    return (int(digits.group(1)) if digits else -1, path.name)
+
+
 def load_cifar10_dvs(data_dir: Optional[PathLike], timesteps: int = 10, size: int = 48, split_by: str = "number",
-                     cache_dir: Optional[PathLike] = None) -> Dataset:
+                     cache_dir: Optional[PathLike] = None, frame_norm: str = "none", resize: str = "bin",
+                     split: str = "9k1k") -> Dataset:
     """Loads CIFAR10-DVS from its published AEDAT 2.0 recordings as event frames.
 
-    Split (the usual 9k/1k one): in each class folder the recordings are
-    sorted by file name (plain string order, as SpikingJelly and torchvision
-    list them, so ``..._10`` comes before ``..._2``); the first
-    ``9 * n // 10`` train (900 of the published 1000) and the rest test.
-    Samples are ordered class by class, then by file name.
+    Splits (``split``), per class folder:
+
+    - ``"9k1k"`` (the paper's, the usual one): the recordings sorted by file
+      name (plain string order, as SpikingJelly and torchvision list them, so
+      ``..._10`` comes before ``..._2``); the first ``9 * n // 10`` train (900
+      of the published 1000) and the rest test.
+    - ``"70-30"`` (the NSNN authors' preprocessing script): the recordings in
+      the order of the number ending their names (``..._0``, ``..._1``, ...);
+      the first ``7 * n // 10`` train (700) and the rest test (300).
+
+    Samples are ordered class by class, then in that order.
+
+    The authors' frames are ``frame_norm="max"``, ``resize="bilinear"`` (see
+    :func:`~nsnn_jax.data.events.frames.resize_bilinear` for what differs).
 
     Args:
       data_dir: the folder holding ``airplane/`` ... ``truck/`` (or holding
@@ -72,6 +92,11 @@ def load_cifar10_dvs(data_dir: Optional[PathLike], timesteps: int = 10, size: in
         downsampled by integer coordinate scaling
         (:func:`~nsnn_jax.data.events.frames.events_to_frames`).
       split_by: ``"number"`` or ``"time"`` (:func:`~nsnn_jax.data.events.frames.events_to_frames`).
+      frame_norm: ``"none"`` (event counts) or ``"max"`` (each frame divided
+        by its maximum over both polarities).
+      resize: ``"bin"`` (integer coordinate scaling, counts add up) or
+        ``"bilinear"`` (frames at 128 x 128 resized with Pillow's bilinear filter).
+      split: ``"9k1k"`` or ``"70-30"``.
       cache_dir: where to cache the frames
         (:func:`~nsnn_jax.data.events.frames.frames_cache_folder`); default
         next to the recordings. Cached frames of unchanged recordings are
@@ -80,7 +105,7 @@ def load_cifar10_dvs(data_dir: Optional[PathLike], timesteps: int = 10, size: in
     Returns:
       A :class:`~nsnn_jax.data.Dataset`: ``x`` float32
       ``(n, timesteps, size, size, 2)`` (event counts, one channel per
-      polarity), ``y`` int32 in ``0..9`` (CIFAR-10 class order), the class
+      polarity; divided by each frame's maximum with ``frame_norm="max"``), ``y`` int32 in ``0..9`` (CIFAR-10 class order), the class
       names and the source.
 
     Raises:
@@ -90,7 +115,9 @@ def load_cifar10_dvs(data_dir: Optional[PathLike], timesteps: int = 10, size: in
       ValueError: bad settings, or a corrupt or truncated recording (the
         message names the file).
     """
-    steps, size = frames.check_settings(timesteps, size, split_by)
+    steps, size = frames.check_settings(timesteps, size, split_by, frame_norm, resize)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
     root = _root(data_dir)
     files = {name: frames.visible_files(root / name, ".aedat") for name in CIFAR10_DVS_LABEL_NAMES}
     empty = [name for name, paths in files.items() if not paths]
@@ -99,12 +126,16 @@ def load_cifar10_dvs(data_dir: Optional[PathLike], timesteps: int = 10, size: in
     recordings = []
     for label, name in enumerate(CIFAR10_DVS_LABEL_NAMES):
         paths = files[name]
-        n_train = 9 * len(paths) // 10  # 900 of the published 1000
+        if split == "70-30":
+            paths = sorted(paths, key=_trailing_number)
+            n_train = 7 * len(paths) // 10  # 700 of the published 1000
+        else:
+            n_train = 9 * len(paths) // 10  # 900 of the published 1000
         for index, path in enumerate(paths):
             recordings.append(frames.Recording(path, (f"{name}/{path.stem}",), (label,),
                                                "train" if index < n_train else "test"))
-    folder = frames.frames_cache_folder("dvs_cifar10", root, steps, size, split_by, cache_dir)
-    make_frames = frames.frames_maker(steps, size, split_by)
+    folder = frames.frames_cache_folder("dvs_cifar10", root, steps, size, split_by, cache_dir, frame_norm, resize)
+    make_frames = frames.frames_maker(steps, size, split_by, frame_norm, resize)
 
     def decode(recording: frames.Recording) -> list:
         return [make_frames(aedat.read_aedat2(recording.path))]

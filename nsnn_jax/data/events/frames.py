@@ -3,10 +3,17 @@
 :func:`events_to_frames` turns events into per-pixel counts in ``T`` frames
 with one channel per polarity, ``(T, H, W, 2)`` float32, ``channel = p``.
 
+:func:`max_normalise` divides each frame by its maximum and
+:func:`resize_bilinear` resizes frames with Pillow's antialiased bilinear
+filter (the NSNN authors' DVS-CIFAR preprocessing, ``frame_norm='max'`` and
+``resize='bilinear'`` of :func:`frames_maker`); the default down-sampling
+(``resize='bin'``) maps event coordinates to the smaller grid so every event
+is counted once.
+
 The event data set loaders keep the frames of every sample in a cache, one
 ``.npy`` file per sample written atomically (a temp file renamed into place,
 so a file is whole or absent), so recordings are decoded once per setting of
-(timesteps, size, split_by). A sample's file name carries a digest of the
+(timesteps, size, split_by, frame_norm, resize). A sample's file name carries a digest of the
 identity of the files it was decoded from (resolved path, size and
 modification time): a changed recording, or another recording tree sharing
 the same cache folder, is decoded again instead of read from stale frames.
@@ -33,6 +40,10 @@ from nsnn_jax.data.sources import cache_root
 
 __all__ = [
     "SPLIT_MODES",
+    "FRAME_NORMS",
+    "RESIZE_MODES",
+    "max_normalise",
+    "resize_bilinear",
     "PROGRESS_MIN_FILES",
     "Recording",
     "events_to_frames",
@@ -47,6 +58,8 @@ __all__ = [
 PathLike = Union[str, os.PathLike]
 
 SPLIT_MODES = ("number", "time")
+FRAME_NORMS = ("none", "max")
+RESIZE_MODES = ("bin", "bilinear")
 
 # Decoding at least this many recordings prints progress lines on stderr.
 PROGRESS_MIN_FILES = 20
@@ -134,16 +147,93 @@ def events_to_frames(events: Events, timesteps: int, height: int, width: int, sp
     return counts.reshape(steps, out_h, out_w, 2).astype(np.float32)
 
 
+def max_normalise(frames: np.ndarray) -> np.ndarray:
+    """Divides each frame ``(H, W, 2)`` of ``(T, H, W, 2)`` frames by its maximum over both polarities.
+
+    An empty frame (maximum 0) stays all zero (no division, no NaN).
+
+    Args:
+      frames: non-negative ``(T, H, W, P)`` frames.
+
+    Returns:
+      float32 frames of the same shape, each frame's maximum 1 (or 0 when empty).
+    """
+    frames = np.asarray(frames, np.float32)
+    if frames.ndim != 4:
+        raise ValueError(f"max_normalise expects (T, H, W, P) frames, got shape {frames.shape}.")
+    peak = frames.max(axis=(1, 2, 3), keepdims=True)
+    return np.divide(frames, peak, out=np.zeros_like(frames), where=peak > 0)
+
+
+def _bilinear_weights(in_size: int, out_size: int) -> np.ndarray:
+    """``(out_size, in_size)`` resampling matrix of Pillow's bilinear filter (antialiased when shrinking).
+
+    As Pillow's ``ImagingResample``: the triangle filter's support grows with
+    the scale ``in/out`` when shrinking; output pixel ``i`` is centred at
+    input coordinate ``(i + 0.5) * scale``; the weights of each row sum to 1.
+    """
+    scale = in_size / out_size
+    filter_scale = max(scale, 1.0)
+    support = filter_scale  # the triangle's support is 1
+    weights = np.zeros((out_size, in_size), np.float64)
+    for i in range(out_size):
+        center = (i + 0.5) * scale
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), in_size)
+        taps = np.arange(lo, hi)
+        w = np.maximum(0.0, 1.0 - np.abs((taps - center + 0.5) / filter_scale))
+        total = w.sum()
+        weights[i, lo:hi] = w / total if total > 0 else 0.0
+    return weights
+
+
+def resize_bilinear(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resizes ``(T, H, W, P)`` frames to ``(T, height, width, P)`` with Pillow's bilinear filter.
+
+    Each channel is resized independently, as Pillow resizes an ``'F'``
+    (float32) image: separable, antialiased when shrinking (the filter widens
+    with the scale, so every input pixel contributes). The NSNN authors'
+    preprocessing differs in two ways this does not copy: they resize 8-bit
+    images (values rounded to multiples of 1/255 before and after) and, as a
+    two-channel ``'LA'`` image, Pillow premultiplies the first channel by the
+    second before resizing and divides after.
+
+    Args:
+      frames: ``(T, H, W, P)`` frames.
+      height, width: the output size.
+
+    Returns:
+      float32 ``(T, height, width, P)``.
+    """
+    frames = np.asarray(frames, np.float32)
+    if frames.ndim != 4:
+        raise ValueError(f"resize_bilinear expects (T, H, W, P) frames, got shape {frames.shape}.")
+    height, width = _positive("height", height), _positive("width", width)
+    rows = _bilinear_weights(frames.shape[1], height)
+    cols = _bilinear_weights(frames.shape[2], width)
+    # Pillow resizes horizontally first, then vertically; both are linear, so the order does not matter
+    # beyond rounding.
+    out = np.einsum("wx,thxp->thwp", cols, frames.astype(np.float64))
+    out = np.einsum("hy,tywp->thwp", rows, out)
+    return out.astype(np.float32)
+
 
 # --------------------------------------------------------------------------- frame cache
 
 
-def _settings_name(timesteps: int, size: int, split_by: str) -> str:
-    return f"T{timesteps}-{size}px-{split_by}"
+def _settings_name(timesteps: int, size: int, split_by: str, frame_norm: str = "none", resize: str = "bin") -> str:
+    name = f"T{timesteps}-{size}px-{split_by}"
+    # The default settings keep the folder names frames were cached under before these options existed.
+    if frame_norm != "none":
+        name += f"-{frame_norm}norm"
+    if resize != "bin":
+        name += f"-{resize}"
+    return name
 
 
 def frames_cache_folder(dataset: str, data_root: PathLike, timesteps: int, size: int, split_by: str,
-                        cache_dir: Optional[PathLike] = None) -> Path:
+                        cache_dir: Optional[PathLike] = None, frame_norm: str = "none",
+                        resize: str = "bin") -> Path:
     """Where the loaders keep the frames of one data set and one setting.
 
     Args:
@@ -153,9 +243,11 @@ def frames_cache_folder(dataset: str, data_root: PathLike, timesteps: int, size:
       size: frame height and width.
       split_by: ``"number"`` or ``"time"``.
       cache_dir: explicit cache root, or None.
+      frame_norm: ``"none"`` or ``"max"`` (adds ``-maxnorm`` to the name).
+      resize: ``"bin"`` or ``"bilinear"`` (adds ``-bilinear``).
 
     Returns:
-      ``<cache_dir>/<dataset>-T<timesteps>-<size>px-<split_by>`` when
+      ``<cache_dir>/<dataset>-T<timesteps>-<size>px-<split_by>[-maxnorm][-bilinear]`` when
       ``cache_dir`` is given (shared by every recording tree cached there: the
       samples' file names tell their source files apart); otherwise
       ``<data_root>/.frames-T<timesteps>-<size>px-<split_by>`` when
@@ -163,7 +255,7 @@ def frames_cache_folder(dataset: str, data_root: PathLike, timesteps: int, size:
       ``<$NSNN_JAX_DATA or ~/.cache/nsnn_jax>/dvs_frames/<dataset>-<hash of
       data_root>-T...``.
     """
-    settings = _settings_name(timesteps, size, split_by)
+    settings = _settings_name(timesteps, size, split_by, frame_norm, resize)
     if cache_dir is not None:
         return Path(cache_dir).expanduser() / f"{dataset}-{settings}"
     root = Path(data_root).expanduser()
@@ -188,7 +280,10 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
 
 
 def _storage(frames: np.ndarray) -> np.ndarray:
-    """Counts as the smallest exact unsigned type (uint16 almost always)."""
+    """Counts as the smallest exact unsigned type (uint16 almost always); other frames (max-normalised,
+    resized) as float32."""
+    if not np.array_equal(frames, np.round(frames)):
+        return frames.astype(np.float32)
     return frames.astype(np.uint16 if frames.max(initial=0) <= np.iinfo(np.uint16).max else np.uint32)
 
 
@@ -316,20 +411,44 @@ def build_dataset(name: str, recordings: Sequence[Recording], decode: Callable[[
     return Dataset(*splits["train"], *splits["test"], tuple(label_names), source)
 
 
-def check_settings(timesteps: int, size: int, split_by: str) -> tuple[int, int]:
-    """``(timesteps, size)`` as ints after checking them and ``split_by``; raises ValueError."""
+def check_settings(timesteps: int, size: int, split_by: str, frame_norm: str = "none",
+                   resize: str = "bin") -> tuple[int, int]:
+    """``(timesteps, size)`` as ints after checking them, ``split_by``, ``frame_norm`` and ``resize``;
+    raises ValueError."""
     steps = _positive("timesteps", timesteps)
     size = _positive("size", size)
     if size > SENSOR_SIZE:
         raise ValueError(f"size must be in 1..{SENSOR_SIZE} (the DVS128 sensor), got {size}.")
     _check_split_by(split_by)
+    if frame_norm not in FRAME_NORMS:
+        raise ValueError(f"frame_norm must be one of {FRAME_NORMS}, got {frame_norm!r}.")
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}.")
     return steps, size
 
 
-def frames_maker(steps: int, size: int, split_by: str) -> Callable[[Events], np.ndarray]:
-    """``events -> (steps, size, size, 2)`` frames of a DVS128 recording, down-sampled below 128."""
-    downsample = None if size == SENSOR_SIZE else (size, size)
-    return lambda events: events_to_frames(events, steps, SENSOR_SIZE, SENSOR_SIZE, split_by, downsample)
+def frames_maker(steps: int, size: int, split_by: str, frame_norm: str = "none",
+                 resize: str = "bin") -> Callable[[Events], np.ndarray]:
+    """``events -> (steps, size, size, 2)`` frames of a DVS128 recording.
+
+    ``resize='bin'``: event coordinates mapped to the ``size`` grid (counts
+    add up). ``resize='bilinear'``: frames integrated at 128 x 128, then
+    (after ``frame_norm``) resized by :func:`resize_bilinear`.
+    ``frame_norm='max'``: each frame divided by its maximum
+    (:func:`max_normalise`), before the resize as in the authors' pipeline.
+    """
+    check_settings(steps, size, split_by, frame_norm, resize)
+    downsample = None if size == SENSOR_SIZE or resize == "bilinear" else (size, size)
+
+    def make(events: Events) -> np.ndarray:
+        frames = events_to_frames(events, steps, SENSOR_SIZE, SENSOR_SIZE, split_by, downsample)
+        if frame_norm == "max":
+            frames = max_normalise(frames)
+        if resize == "bilinear" and size != SENSOR_SIZE:
+            frames = resize_bilinear(frames, size, size)
+        return frames
+
+    return make
 
 
 def visible_files(folder: Path, suffix: str) -> list:
