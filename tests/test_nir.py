@@ -138,7 +138,8 @@ def test_mlp_round_trip_same_outputs(tau, v_th, dt):
     assert imported.layers[1] == seq.Spiking(tau, v_th)
 
 
-@pytest.mark.parametrize("name,norm,size", [("cifarnet", "tdbn", 8), ("cifarnet", "bn", 8), ("vggsnn", "bn", 16)])
+@pytest.mark.parametrize("name,norm,size", [("cifarnet", "bn", 8), ("cifarnet", "tdbn", 8), ("cifarnet_table5", "tdbn", 8),
+                                            ("cifarnet_table5", "bn", 8), ("vggsnn_table5", "bn", 16)])
 def test_batch_norm_folding_matches_eval_mode_model(name, norm, size):
     """The folded layer list spikes as the unfolded model in inference mode (every spiking layer)."""
     model, variables, x = conv_net(norm, name, size)
@@ -154,14 +155,14 @@ def test_batch_norm_folding_matches_eval_mode_model(name, norm, size):
 
 
 def test_folded_currents_match_conv_then_norm():
-    """The first folded conv's currents equal conv -> eval-mode norm to float32 rounding."""
+    """The first folded conv's currents equal conv (with its bias, the authors' form) -> eval-mode norm."""
     model, variables, x = conv_net("bn")
     folded, folded_vars = fold.to_sequential(model, variables)
     p = folded_vars["params"]["layer0"]
     folded_currents = jax.lax.conv_general_dilated(x, p["kernel"], (1, 1), ((1, 1), (1, 1)),
                                                    dimension_numbers=("NHWC", "HWIO", "NHWC")) + p["bias"]
     raw = jax.lax.conv_general_dilated(x, variables["params"]["conv0"]["conv"]["kernel"], (1, 1), ((1, 1), (1, 1)),
-                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC")) + variables["params"]["conv0"]["conv"]["bias"]
     bn_params = variables["params"]["conv0"]["norm"]["BatchNorm_0"]
     stats = variables["batch_stats"]["conv0"]["norm"]["BatchNorm_0"]
     expected = (raw - stats["mean"]) / jnp.sqrt(stats["var"] + 1e-5) * bn_params["scale"] + bn_params["bias"]
@@ -169,7 +170,7 @@ def test_folded_currents_match_conv_then_norm():
 
 
 @needs_nir
-@pytest.mark.parametrize("name,norm,size", [("cifarnet", "tdbn", 8), ("vggsnn", "bn", 16)])
+@pytest.mark.parametrize("name,norm,size", [("cifarnet", "bn", 8), ("cifarnet_table5", "tdbn", 8), ("vggsnn_table5", "bn", 16)])
 def test_conv_round_trip_same_outputs(name, norm, size):
     model, variables, x = conv_net(norm, name, size)
     graph = nsnn_nir.export(model, variables, input_shape=x.shape[1:])

@@ -42,9 +42,9 @@ def _array(tree: Mapping[str, Any], *path: str) -> np.ndarray:
     return np.asarray(node, np.float64)
 
 
-def _fold_norm(kernel: np.ndarray, params: Mapping, stats: Mapping, norm: str, v_th: float,
+def _fold_norm(kernel: np.ndarray, bias: np.ndarray, params: Mapping, stats: Mapping, norm: str, v_th: float,
                alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """``(kernel * g, beta - g * mean)`` for the eval-mode norm after a bias-free layer."""
+    """``(kernel * g, beta + g * (bias - mean))`` for the eval-mode norm after a layer with ``bias``."""
     mean, var = _array(stats, "BatchNorm_0", "mean"), _array(stats, "BatchNorm_0", "var")
     inv_std = 1.0 / np.sqrt(var + _EPSILON[norm])
     if norm == "tdbn":
@@ -53,7 +53,18 @@ def _fold_norm(kernel: np.ndarray, params: Mapping, stats: Mapping, norm: str, v
     else:
         gain = inv_std * _array(params, "BatchNorm_0", "scale")
         shift = _array(params, "BatchNorm_0", "bias")
-    return kernel * gain, shift - gain * mean
+    return kernel * gain, shift + gain * (bias - mean)
+
+
+def _affine(model: blocks.ConvSNN, params: Mapping, stats: Mapping, name: str,
+            kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel and bias of layer ``name`` (``kind`` ``'conv'`` or ``'dense'``), its norm folded in (none for ``norm='none'``)."""
+    kernel = _array(params, name, kind, "kernel")
+    bias = _array(params, name, kind, "bias") if "bias" in params[name][kind] else np.zeros(kernel.shape[-1])
+    if model.norm == "none":
+        return kernel, bias
+    return _fold_norm(kernel, bias, params[name]["norm"], stats.get(name, {}).get("norm", {}), model.norm,
+                      float(model.neuron.v_th))
 
 
 def _f32(**arrays: np.ndarray) -> dict:
@@ -93,24 +104,20 @@ def _mlp(model: SpikingMLP, params: Mapping) -> tuple:
 
 
 def _conv_layer(out: _Builder, model: blocks.ConvSNN, params: Mapping, stats: Mapping, name: str) -> None:
-    kernel = _array(params, name, "conv", "kernel")
-    kernel, bias = _fold_norm(kernel, params[name]["norm"], stats.get(name, {}).get("norm", {}), model.norm,
-                              float(model.neuron.v_th))
+    kernel, bias = _affine(model, params, stats, name, "conv")
     out.add(seq.Conv(kernel.shape[-1], (kernel.shape[0], kernel.shape[1]), (1, 1),
                      ((kernel.shape[0] // 2,) * 2, (kernel.shape[1] // 2,) * 2)), kernel=kernel, bias=bias)
     out.spiking()
 
 
 def _dense_layer(out: _Builder, model: blocks.ConvSNN, params: Mapping, stats: Mapping, name: str) -> None:
-    kernel = _array(params, name, "dense", "kernel")
-    kernel, bias = _fold_norm(kernel, params[name]["norm"], stats.get(name, {}).get("norm", {}), model.norm,
-                              float(model.neuron.v_th))
+    kernel, bias = _affine(model, params, stats, name, "dense")
     out.add(seq.Dense(kernel.shape[-1]), kernel=kernel, bias=bias)
     out.spiking()
 
 
-def _readout(out: _Builder, params: Mapping) -> None:
-    kernel, bias = _array(params, "readout", "kernel"), _array(params, "readout", "bias")
+def _readout(out: _Builder, params: Mapping, name: str = "readout") -> None:
+    kernel, bias = _array(params, name, "kernel"), _array(params, name, "bias")
     out.add(seq.Dense(kernel.shape[-1]), kernel=kernel, bias=bias)
 
 
@@ -131,7 +138,10 @@ def _cifarnet(model: CIFARNet, params: Mapping, stats: Mapping) -> tuple:
             out.add(seq.AvgPool((2, 2), (2, 2)))
     out.add(seq.Flatten())
     for i in range(len(_CIFARNET_DENSE)):
-        _dense_layer(out, model, params, stats, f"fc{i}")
+        if model.form == "authors":  # the authors' head: linear layers with no neurons between them
+            _readout(out, params, f"fc{i}")
+        else:
+            _dense_layer(out, model, params, stats, f"fc{i}")
     _readout(out, params)
     return out.result()
 
