@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ["rate_cross_entropy", "tet_loss", "mse_loss", "correct", "accuracy"]
+__all__ = ["rate_cross_entropy", "per_step_cross_entropy", "tet_loss", "mse_loss", "correct", "accuracy"]
 
 
 def _check(outputs: jax.Array, labels: jax.Array) -> None:
@@ -38,6 +38,28 @@ def rate_cross_entropy(outputs: jax.Array, labels: jax.Array) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
 
 
+def per_step_cross_entropy(outputs: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean over steps of the cross-entropy of each step's logits, per example.
+
+    ``mean_t CE(O_t, y)``: every step's readout is scored on its own, as the
+    authors' STBP training loss does; :func:`rate_cross_entropy` scores the
+    mean logits instead. It is :func:`tet_loss` with ``lam = 0``.
+
+    Args:
+      outputs: readout per step, ``(T, B, C)``.
+      labels: integer classes, ``(B,)``.
+
+    Returns:
+      ``(B,)`` float32.
+    """
+    _check(outputs, labels)
+    outputs = outputs.astype(jnp.float32)
+    per_step = optax.softmax_cross_entropy_with_integer_labels(
+        outputs, jnp.broadcast_to(labels, outputs.shape[:2])
+    )  # (T, B)
+    return jnp.mean(per_step, axis=0)
+
+
 def tet_loss(
     outputs: jax.Array, labels: jax.Array, lam: float = 0.05, phi: float = 1.0
 ) -> jax.Array:
@@ -60,10 +82,7 @@ def tet_loss(
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"TET lambda must be in [0, 1], got {lam!r}.")
     outputs = outputs.astype(jnp.float32)
-    per_step = optax.softmax_cross_entropy_with_integer_labels(
-        outputs, jnp.broadcast_to(labels, outputs.shape[:2])
-    )  # (T, B)
-    ce = jnp.mean(per_step, axis=0)
+    ce = per_step_cross_entropy(outputs, labels)
     mse = jnp.mean(jnp.square(outputs - phi), axis=(0, 2))
     return (1.0 - lam) * ce + lam * mse
 

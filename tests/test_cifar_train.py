@@ -57,7 +57,14 @@ def test_command_keeps_the_run_contract(straight_run, capfd):
     workdir, _ = straight_run
     config = json.load(open(os.path.join(workdir, "config.json")))
     assert config["experiment"] == "train.cifar"
-    assert (config["arch"], config["algorithm"], config["timesteps"], config["sigma"]) == ("vggsnn", "tdbn", 2, 0.3)
+    assert (config["arch"], config["algorithm"], config["timesteps"], config["sigma"]) == ("vggsnn", "stbp", 2, 0.3)
+    # The recipe the unset settings came from, and the source of each value (a flag that differs: "given").
+    assert config["recipe"] == "cifar10/vggsnn/stbp/noisy"
+    assert (config["firing"], config["norm"], config["loss"], config["schedule_unit"], config["normalization"]) == (
+        "reference", "bn", "per-step", "epoch", "authors")
+    sources = config["recipe_sources"]
+    assert sources["lr"] == sources["batch_size"] == sources["epochs"] == "given"
+    assert sources["sigma"].startswith("paper Sec. 4.1") and sources["firing"].startswith("models/NILIF.py")
     records = read_metrics(workdir)
     assert [r["epoch"] for r in records] == [1, 2]
     for r in records:
@@ -102,38 +109,48 @@ def test_eval_only_reports_stochastic_and_deterministic_accuracy(straight_run, a
     assert "config.json" in capsys.readouterr().err
 
 
-def test_defaults_follow_the_table_and_explicit_flags_win():
-    config = cifar.CifarConfig(arch="resnet19", algorithm="tet")
+def test_defaults_follow_the_recipe_and_explicit_flags_win():
+    """Alone: Table 4's NSNN CIFARNet STBP CIFAR-10 row at T = 2; --timesteps 4 picks its T = 4 batch; flags win."""
+    config = cifar.CifarConfig()
     config.validate()
-    expected = cifar.DEFAULTS[("resnet19", "tet")]
-    assert (config.epochs, config.batch_size, config.lr, config.timesteps) == (
-        expected["epochs"], expected["batch_size"], expected["lr"], expected["timesteps"])
-    config = cifar.CifarConfig(arch="resnet19", algorithm="tet", timesteps=6, lr=0.01)
+    assert (config.recipe, config.epochs, config.batch_size, config.lr, config.timesteps) == (
+        "cifar10/cifarnet/stbp/noisy", 300, 256, 0.003, 2)
+    config = cifar.CifarConfig(timesteps=4)
+    assert (config.batch_size, config.recipe_sources["batch_size"]) == (128, "Table 4 (T = 4)")
+    config = cifar.CifarConfig(arch="resnet18", algorithm="tet", timesteps=4, lr=0.01)
     config.validate()
-    assert (config.timesteps, config.lr, config.epochs) == (6, 0.01, expected["epochs"])
-    assert config.tet_lambda == 0.05
+    assert (config.timesteps, config.lr, config.batch_size, config.epochs, config.tet_lambda) == (4, 0.01, 256, 300, 0.05)
+    assert config.recipe_sources["lr"] == "given" and config.recipe_sources["batch_size"] == "Table 4 (T = 4)"
 
 
-def test_algorithms_pick_norm_and_loss():
-    """stbp: plain BN + rate CE; tdbn: tdBN + rate CE; tet: tdBN + TET loss with --tet-lambda."""
+def test_algorithms_are_presets_of_norm_and_loss():
+    """stbp and tdbn (the authors' tdBN is plain BN): BN + per-step CE; tet: BN + TET; --norm/--loss win."""
     import jax.numpy as jnp
     from nsnn_jax import losses
 
     outputs = jnp.asarray(np.random.default_rng(0).normal(size=(3, 4, 10)), jnp.float32)
     labels = jnp.asarray([0, 1, 2, 3], jnp.int32)
-    for algorithm, norm in (("stbp", "bn"), ("tdbn", "tdbn"), ("tet", "tdbn")):
-        config = cifar.CifarConfig(arch="cifarnet", algorithm=algorithm, tet_lambda=0.2)
+    rate = losses.rate_cross_entropy(outputs, labels)
+    cases = [(dict(algorithm="stbp"), "bn", losses.per_step_cross_entropy(outputs, labels)),
+             (dict(algorithm="tdbn"), "bn", losses.per_step_cross_entropy(outputs, labels)),
+             (dict(algorithm="tet", tet_lambda=0.2), "bn", losses.tet_loss(outputs, labels, lam=0.2)),
+             (dict(algorithm="stbp", norm="tdbn", loss="rate"), "tdbn", rate),
+             (dict(algorithm="tet", loss="tet"), "bn", losses.tet_loss(outputs, labels, lam=0.05))]
+    for settings, norm, reference in cases:
+        config = cifar.CifarConfig(arch="cifarnet", **settings)
         config.validate()
         assert cifar.build_model(config, 10).norm == norm
         loss = cifar.make_loss(config)(outputs, labels)
-        reference = losses.tet_loss(outputs, labels, lam=0.2) if algorithm == "tet" else losses.rate_cross_entropy(outputs, labels)
         assert loss.shape == (4,)
         np.testing.assert_allclose(loss, reference, rtol=1e-6)
+    assert np.max(np.abs(np.asarray(rate) - np.asarray(losses.per_step_cross_entropy(outputs, labels)))) > 1e-3
 
 
 @pytest.mark.parametrize("flag,value,expected", [
     ("--arch", "resnet50", "resnet50"), ("--algorithm", "sgd", "sgd"), ("--tet-lambda", "2", "tet-lambda"),
     ("--width", "0", "width"), ("--dataset", "svhn", "svhn"), ("--sigma", "0", "sigma"),
+    ("--loss", "hinge", "hinge"), ("--norm", "ln", "ln"), ("--schedule-unit", "week", "week"),
+    ("--normalization", "imagenet", "imagenet"), ("--firing", "soft", "soft"),
 ])
 def test_bad_flags_fail_before_any_work(flag, value, expected, capsys):
     with pytest.raises(SystemExit) as error:
@@ -155,7 +172,8 @@ def test_help_lists_every_flag(capsys):
     text = capsys.readouterr().out
     for flag in ("--arch", "--algorithm", "--tet-lambda", "--neuron", "--noise", "--sigma", "--timesteps",
                  "--dataset", "--epochs", "--batch-size", "--lr", "--seed", "--workdir", "--resume",
-                 "--eval-trials", "--eval-only", "--dtype", "--remat", "--data-dir"):
+                 "--eval-trials", "--eval-only", "--dtype", "--remat", "--data-dir", "--norm", "--loss",
+                 "--schedule-unit", "--normalization", "--firing", "--surrogate"):
         assert flag in text, flag
 
 

@@ -88,12 +88,17 @@ def one_step_lowers_the_loss(task, config):
 def test_dvs_cifar_command_trains_evaluates_and_caches(tmp_path, capsys):
     data = make_cifar10_dvs(tmp_path / "cifar10_dvs", per_class=10)  # 9 train, 1 test per class
     workdir = str(tmp_path / "run")
+    # Counts and binning: frames any loader makes (the recipe's max + bilinear is checked in test_recipes).
+    frames = ["--frame-norm", "none", "--resize", "bin"]
     argv = ["--data-dir", data, "--workdir", workdir, "--size", "16", "--timesteps", "2", "--width", "0.0625",
-            "--batch-size", "10", "--epochs", "3"]  # 27 steps: BN running statistics settle enough to fire at eval
+            "--batch-size", "10", "--epochs", "3", *frames]  # 27 steps: BN running statistics settle enough to fire at eval
     dvs_cifar.main(argv)
     config = json.load(open(os.path.join(workdir, "config.json")))
     assert (config["experiment"], config["arch"], config["algorithm"], config["sigma"]) == (
-        "train.dvs_cifar", "vggsnn", "tet", 0.2)
+        "train.dvs_cifar", "vggsnn", "tdbn", 0.2)
+    assert (config["recipe"], config["lr"], config["loss"], config["dvs_split"]) == (
+        "cifar10_dvs/vggsnn/tdbn/noisy", 0.0003, "per-step", "9k1k")
+    assert config["recipe_sources"]["lr"].startswith("Table 4") and config["recipe_sources"]["frame_norm"] == "given"
     record = json.loads(open(os.path.join(workdir, "metrics.jsonl")).readlines()[-1])
     assert np.isfinite(record["train_loss"]) and 0 <= record["test_accuracy"] <= 1
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("final test_accuracy=")
@@ -103,7 +108,8 @@ def test_dvs_cifar_command_trains_evaluates_and_caches(tmp_path, capsys):
     assert [r["strength"] for r in rows] == [0.0, 1.0]
     assert rows[0]["loss_mean"] != rows[1]["loss_mean"]
     # The frames are cached: a second task is built without decoding any recording.
-    cfg = dvs_cifar.DvsCifarConfig(data_dir=data, size=16, timesteps=2, width=0.0625, batch_size=10)
+    cfg = dvs_cifar.DvsCifarConfig(data_dir=data, size=16, timesteps=2, width=0.0625, batch_size=10,
+                                   frame_norm="none", resize="bin")
     cfg.validate()
     original = aedat.read_aedat2
     try:
@@ -123,6 +129,8 @@ def test_dvs_gesture_command_trains_and_one_step_lowers_the_loss(tmp_path, capsy
     dvs_gesture.main(argv)
     config = json.load(open(os.path.join(workdir, "config.json")))
     assert (config["experiment"], config["arch"], config["timesteps"]) == ("train.dvs_gesture", "sevenb", 2)
+    assert (config["recipe"], config["sigma"], config["firing"]) == ("dvs_gesture/sevenb/stbp/noisy", 0.3, "reference")
+    assert config["recipe_sources"]["lr"].startswith("not published: our choice")
     # The registry rebuilds the run from its folder: the checkpoint scores as the last epoch did.
     rescored = restore.evaluate_run(workdir)
     last = json.loads(open(os.path.join(workdir, "metrics.jsonl")).readlines()[-1])
@@ -161,8 +169,8 @@ def test_preprocess_makes_inputs_time_major():
 
 
 def test_missing_data_names_the_flag(tmp_path, capsys):
-    for main in (dvs_cifar.main, dvs_gesture.main):
+    for main, extra in ((dvs_cifar.main, ["--frame-norm", "none", "--resize", "bin"]), (dvs_gesture.main, [])):
         with pytest.raises(SystemExit) as error:
-            main(["--data-dir", str(tmp_path / "none"), "--workdir", str(tmp_path / "run")])
+            main(["--data-dir", str(tmp_path / "none"), "--workdir", str(tmp_path / "run"), *extra])
         assert error.value.code == 1
         assert "--data-dir" in capsys.readouterr().err

@@ -33,6 +33,21 @@ def test_rate_cross_entropy_per_example_against_optax_one_hot():
     np.testing.assert_allclose(jnp.mean(per_example), jnp.mean(expected), rtol=1e-6)
 
 
+def test_per_step_cross_entropy_is_the_mean_over_steps_of_optax_ce():
+    """mean_t optax.softmax_cross_entropy(O_t, one_hot(y)), example by example; not the CE of the mean."""
+    outputs = readout((4, 6, 5), seed=5) * 3.0
+    labels = jnp.array([4, 0, 1, 1, 3, 2])
+    per_example = losses.per_step_cross_entropy(outputs, labels)
+    assert per_example.shape == (6,) and per_example.dtype == jnp.float32
+    one_hot = jax.nn.one_hot(labels, 5)
+    expected = np.mean([np.asarray(optax.softmax_cross_entropy(outputs[t], one_hot)) for t in range(4)], axis=0)
+    np.testing.assert_allclose(per_example, expected, rtol=1e-6)
+    assert np.max(np.abs(per_example - losses.rate_cross_entropy(outputs, labels))) > 1e-2
+    np.testing.assert_allclose(per_example, losses.tet_loss(outputs, labels, lam=0.0), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"\(T, B, C\)"):
+        losses.per_step_cross_entropy(outputs[0], labels)
+
+
 def test_tet_loss_hand_computed():
     """T=2, B=1, C=2: (1 - lam) * mean_t CE_t + lam * mean (O - phi)^2."""
     outputs = jnp.array([[[0.0, 0.0]], [[2.0, 0.0]]])

@@ -4,6 +4,9 @@ AEDAT 3.1 recordings with their ``*_labels.csv`` and the ``trials_to_train.txt``
 / ``trials_to_test.txt`` lists from ``--data-dir`` are cut into gestures,
 integrated into T frames of two polarity channels at 128x128 (``--size`` to
 down-sample) and cached. No augmentation: a mirrored gesture is another class.
+The settings left unset come from the recipe of ``--algorithm`` and
+``--neuron`` (:mod:`train.common.recipes`): T = 16 and sigma 0.3 from the
+paper; the paper publishes no learning rate, batch or epochs for this data set.
 """
 
 from __future__ import annotations
@@ -17,10 +20,8 @@ from train.common import dvs as dvs_common
 from train.common.config import option
 from train.common.registry import Experiment
 from train.common.task import Task
-from train.common.vision import ALGORITHMS, defaults_for_every_algorithm
 
 ARCHS = ("sevenb",)
-DEFAULTS = defaults_for_every_algorithm({"sevenb": dict(epochs=200, batch_size=16, lr=1e-3, timesteps=16)})
 
 
 @dataclasses.dataclass
@@ -28,10 +29,9 @@ class DvsGestureConfig(dvs_common.DvsConfig):
     """DVS128 Gesture."""
 
     ARCHS: ClassVar[tuple[str, ...]] = ARCHS
-    DEFAULTS: ClassVar[dict] = DEFAULTS
+    DATASET: ClassVar[str] = "dvs_gesture"
 
     arch: str = option("sevenb", "architecture", ARCHS)
-    algorithm: str = option("stbp", "stbp: BN + rate CE; tdbn: tdBN + rate CE; tet: tdBN + TET loss", ALGORITHMS)
     size: int = option(128, "frame height and width (128: as recorded)")
 
 

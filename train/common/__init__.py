@@ -2,6 +2,7 @@
 
 * :mod:`~train.common.config`: :class:`TrainConfig`, the settings of every command.
 * :mod:`~train.common.cli`: flags generated from a config dataclass.
+* :mod:`~train.common.recipes`: the authors' settings per experiment (Table 4 and their code), with sources.
 * :mod:`~train.common.registry`: the experiments by name, ``name -> (config class, build_task)``.
 * :mod:`~train.common.task`: :class:`Task`, what to train.
 * :mod:`~train.common.devices`: the ``'data'`` mesh, batch sharding, multi-process start-up.

@@ -47,6 +47,8 @@ def build_parser(config_cls: type, description: str) -> argparse.ArgumentParser:
     )
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
+        if not field.metadata.get("flag", True):  # filled in by the command, recorded in config.json
+            continue
         hint = hints[field.name]
         kwargs: dict[str, Any] = {"default": field.default, "help": field.metadata.get("help", " ")}
         if "choices" in field.metadata:
@@ -59,7 +61,8 @@ def build_parser(config_cls: type, description: str) -> argparse.ArgumentParser:
             kwargs.update(type=_int_tuple, metavar="N,N,...")
         elif origin is typing.Union and type(None) in args:
             inner = next(a for a in args if a is not type(None))
-            kwargs.update(type=_optional(inner))
+            # With choices, "none" may be one of them; unset is the default alone.
+            kwargs.update(type=inner if "choices" in kwargs else _optional(inner))
         else:
             kwargs.update(type=hint)
         parser.add_argument(flag(field.name), **kwargs)

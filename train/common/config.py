@@ -20,13 +20,20 @@ from nsnn_jax import surrogate as surrogate_lib
 
 NEURONS = ("noisy", "lif")
 DTYPES = ("float32", "bfloat16")
+SCHEDULE_UNITS = ("step", "epoch")
 
 
 def option(default, help: str, choices=None):  # noqa: A002 - mirrors argparse
+    """A config field with its flag's help text (and choices)."""
     metadata = {"help": help}
     if choices is not None:
         metadata["choices"] = choices
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def recorded(help: str, factory=dict):  # noqa: A002 - mirrors argparse
+    """A field the command fills in and records in ``config.json``, not a flag (default ``factory()``)."""
+    return dataclasses.field(default_factory=factory, metadata={"help": help, "flag": False})
 
 
 def flag(name: str) -> str:
@@ -44,6 +51,7 @@ class TrainConfig:
     epochs: int = option(1, "training epochs")
     batch_size: int = option(128, "global batch size (split over devices)")
     lr: float = option(1e-3, "peak Adam learning rate (cosine decay to 0 over the run)")
+    schedule_unit: str = option("step", "cosine decay per step, or per epoch (lr fixed within an epoch)", SCHEDULE_UNITS)
     weight_decay: float = option(0.0, "decoupled weight decay (AdamW) when > 0")
     timesteps: int = option(8, "simulation steps T")
     neuron: str = option("noisy", "noisy: NSNN trained with NDL; lif: deterministic LIF with a surrogate", NEURONS)
@@ -82,6 +90,7 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"{flag(name)}={getattr(self, name)!r} is invalid: expected {expected}.")
         self.check_choice("neuron", NEURONS)
+        self.check_choice("schedule_unit", SCHEDULE_UNITS)
         self.lif_params()
 
     def check_choice(self, name: str, choices: Sequence[str]) -> None:

@@ -50,8 +50,29 @@ def init_keys(init_key: jax.Array) -> InitKeys:
 
 
 def make_schedule(config: TrainConfig, total_steps: int) -> optax.Schedule:
-    """Cosine decay from ``config.lr`` to 0 over the run."""
-    return optax.cosine_decay_schedule(config.lr, max(total_steps, 1), alpha=0.0)
+    """Cosine decay from ``config.lr`` to 0 over the run, per step or per epoch (``config.schedule_unit``).
+
+    Per epoch, as PyTorch's ``CosineAnnealingLR(T_max=epochs)`` stepped once an
+    epoch: every step of epoch ``e`` (0-based) uses
+    ``lr * (1 + cos(pi * e / epochs)) / 2``, so the last epoch's rate is still
+    above 0 and 0 is reached after the run (``step = total_steps``).
+
+    Args:
+      config: ``lr``, ``epochs`` and ``schedule_unit`` (``"step"`` when absent).
+      total_steps: steps of the run, a multiple of ``config.epochs``.
+    """
+    total_steps = max(total_steps, 1)
+    if getattr(config, "schedule_unit", "step") == "step":
+        return optax.cosine_decay_schedule(config.lr, total_steps, alpha=0.0)
+    epochs = config.epochs
+    steps_per_epoch = max(total_steps // epochs, 1)
+    peak = config.lr
+
+    def per_epoch(step):
+        epoch = jnp.minimum(jnp.floor_divide(step, steps_per_epoch), epochs)
+        return peak * 0.5 * (1.0 + jnp.cos(jnp.pi * epoch.astype(jnp.float32) / epochs))
+
+    return per_epoch
 
 
 def make_optimizer(config: TrainConfig, schedule: optax.Schedule) -> optax.GradientTransformation:
