@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, TypeVar
 import jax
 
 from nsnn_jax import cpu
-from train.common import registry, restore
+from train.common import devices, registry, restore
 from train.common.config import TrainConfig
 from train.common.loop import Trainer
 
@@ -26,7 +26,11 @@ R = TypeVar("R")
 def start() -> dict[str, Any]:
     """Process-wide set-up, called first by every command, before JAX starts a backend.
 
-    Sets the CPU convolution engine (:func:`nsnn_jax.cpu.configure`).
+    Sets the CPU convolution engine (:func:`nsnn_jax.cpu.configure`) and, when
+    SLURM, Open MPI or ``--coordinator-address``/``--num-processes``/``--process-id``
+    (taken out of ``sys.argv`` here) describe several processes, joins them
+    (:func:`train.common.devices.initialize_distributed`); processes other
+    than 0 then print only errors.
 
     Returns:
       Model options every command passes to its experiment's ``build_task``
@@ -37,6 +41,19 @@ def start() -> dict[str, Any]:
     # computation; verify=False because verifying would start the backends before a
     # multi-process start-up could run.
     setup = cpu.configure(verify=False)
+    try:
+        flags, rest = devices.split_distributed_flags(sys.argv[1:])
+        settings = devices.distributed_settings(flags)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from error
+    sys.argv[1:] = rest
+    try:
+        devices.initialize_distributed(settings)
+    except RuntimeError as error:
+        devices.report_error(f"error: {error}")
+        raise SystemExit(1) from error
+    devices.quiet_unless_main()
     return {"conv_weight_grad": setup.conv_weight_grad}
 
 
@@ -61,7 +78,7 @@ def exit_on_user_error(fn: Callable[[], R]) -> R:
     try:
         return fn()
     except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        devices.report_error(f"error: {error}")
         raise SystemExit(1) from error
 
 

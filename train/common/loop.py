@@ -40,7 +40,6 @@ class Trainer:
         if len(data.train_x) != len(data.train_y) or len(data.test_x) != len(data.test_y):
             raise ValueError("Inputs and targets differ in length: "
                              f"train {len(data.train_x)} vs {len(data.train_y)}, test {len(data.test_x)} vs {len(data.test_y)}.")
-        devices.maybe_initialize_distributed()
         self.mesh = devices.data_mesh()
         device_count = self.mesh.devices.size
         if config.batch_size % device_count:
@@ -85,7 +84,7 @@ class Trainer:
             "opt_state": self.tx.init(params),
             "sums": steps.zero_sums(rates, self.task.classification),
         }
-        return jax.device_put(state, self.replicated)
+        return devices.put_replicated(self.mesh, state)
 
     def parameter_count(self, state: dict) -> int:
         return int(sum(np.prod(p.shape) for p in jax.tree.leaves(state["params"])))
@@ -130,7 +129,8 @@ class Trainer:
         record = rundir.config_record(self.config, self.task.experiment, self.workdir)
         if self.config.resume and os.path.exists(os.path.join(self.workdir, rundir.CONFIG_FILE)):
             rundir.check_resume(rundir.read_config(self.workdir), record)
-        rundir.write_config(self.workdir, record)
+        if devices.is_main_process():
+            rundir.write_config(self.workdir, record)
         return store
 
     def _epoch_metrics(self, sums: dict) -> dict[str, Any]:
@@ -153,10 +153,11 @@ class Trainer:
             record["test_accuracy_deterministic"] = self.evaluate(state, deterministic=True)["test_accuracy"]
         record["lr"] = float(self.schedule(step))
         record["seconds"] = seconds
-        rundir.append_metrics(metrics_path, record)
+        if devices.is_main_process():
+            rundir.append_metrics(metrics_path, record)
         print(json.dumps(record), file=sys.stderr)
-        state["sums"] = jax.device_put(
-            steps.zero_sums(state["sums"]["rates"], self.task.classification), self.replicated)
+        state["sums"] = devices.put_replicated(
+            self.mesh, steps.zero_sums(state["sums"]["rates"], self.task.classification))
         return state, record
 
     def _install_stop_handlers(self) -> dict:
@@ -195,7 +196,8 @@ class Trainer:
             print(f"resumed at step {int(state['step'])}", file=sys.stderr)
         start = int(state["step"])
         # A checkpoint is saved after its epoch's record is written, so any later record is stale.
-        rundir.keep_metrics_before(metrics_path, start // self.steps_per_epoch + 1)
+        if devices.is_main_process():
+            rundir.keep_metrics_before(metrics_path, start // self.steps_per_epoch + 1)
 
         previous_handlers = self._install_stop_handlers()
         record: dict[str, Any] = {}
