@@ -74,12 +74,19 @@ def enable_compile_cache(config: TrainConfig) -> Optional[str]:
 
 
 def exit_on_user_error(fn: Callable[[], R]) -> R:
-    """Runs ``fn``; a ``FileNotFoundError`` or ``ValueError`` prints ``error: ...`` and exits with status 1."""
+    """Runs ``fn``; a ``FileNotFoundError`` or ``ValueError`` prints ``error: ...`` and exits with status 1.
+
+    In a job of several processes any error does so, naming the peers lost when
+    a peer is why (see :func:`train.common.devices.fail_job`).
+    """
     try:
         return fn()
     except (FileNotFoundError, ValueError) as error:
-        devices.report_error(f"error: {error}")
-        raise SystemExit(1) from error
+        devices.fail_job(error)
+    except Exception as error:
+        if jax.process_count() == 1:
+            raise
+        devices.fail_job(error)  # a lost peer: say which, and do not wait for it
 
 
 def train(experiment: registry.Experiment, config: TrainConfig,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import time
 from typing import Mapping, Optional, Sequence
 
 import jax
@@ -32,6 +33,8 @@ INIT_TIMEOUT = 120
 _SLURM = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID")
 _OMPI = ("OMPI_MCA_orte_hnp_uri", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK")
 _PROCESS = (0, 1)  # (index, count) once the job is joined; read without starting a backend
+_SETTINGS = None  # the DistributedSettings of the job joined
+_PEER_FAILURE_SIGNS = ("Gloo", "Connection reset", "Connection closed", "UNAVAILABLE", "heartbeat", "coordination")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,8 +164,9 @@ def initialize_distributed(settings: DistributedSettings) -> bool:
     """
     if not settings.multi_process:
         return False
-    global _PROCESS
+    global _PROCESS, _SETTINGS
     _PROCESS = (settings.process_id, settings.num_processes)
+    _SETTINGS = settings
     try:
         jax.distributed.initialize(
             coordinator_address=settings.coordinator_address,
@@ -244,3 +248,57 @@ def report_error(message: str) -> None:
     """Prints ``message`` on the process's real stderr (every process, quiet or not)."""
     prefix = f"[process {_PROCESS[0]}] " if _PROCESS[1] > 1 else ""
     print(prefix + message, file=sys.__stderr__, flush=True)
+
+
+def lost_peers(wait_seconds: Optional[float] = None) -> Optional[list[int]]:
+    """The processes of the job that stopped answering (after up to ``wait_seconds`` of asking).
+
+    Returns:
+      Their indices; ``[0]`` when the coordinator (process 0) itself cannot be
+      reached; ``None`` for a one-process run, or when every peer still answers.
+    """
+    index, count = _PROCESS
+    if count == 1:
+        return None
+    from jax._src import distributed  # the runtime client: the only way to ask who is alive
+
+    client = distributed.global_state.client
+    if client is None:
+        return None
+    wait = _SETTINGS.heartbeat_timeout + 5 if wait_seconds is None else wait_seconds
+    deadline = time.monotonic() + wait
+    everyone = list(range(count))
+    while True:
+        try:
+            live = client.get_live_nodes(everyone)
+        except Exception:  # the coordination service is gone with process 0
+            return [0] if index != 0 else None
+        alive = set(live) if not isinstance(live, dict) else set(live)
+        lost = [p for p in everyone if p not in alive]
+        if lost or time.monotonic() >= deadline:
+            return lost or None
+        time.sleep(0.5)
+
+
+def fail_job(error: BaseException) -> None:
+    """Ends this process with status 1 after printing ``error`` and, in a job, the peers it lost.
+
+    In a job of several processes the exit skips JAX's shutdown barrier, which a
+    lost peer would hold up until the shutdown timeout.
+    """
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    index, count = _PROCESS
+    if count == 1:
+        report_error(f"error: {text}")
+        raise SystemExit(1) from error
+    # A user error is raised by every process alike; a collective that failed names its transport.
+    user_error = isinstance(error, (ValueError, FileNotFoundError)) and not any(
+        sign in str(error) for sign in _PEER_FAILURE_SIGNS)
+    lost = lost_peers(0 if user_error else None)
+    if lost:
+        names = ", ".join(f"process {p}" + (" (the coordinator)" if p == 0 else "") for p in lost)
+        report_error(f"error: lost {names} of the {count}-process job; stopping this one ({text})")
+    else:
+        report_error(f"error: {text}")
+    sys.stdout.flush()
+    os._exit(1)
