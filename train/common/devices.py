@@ -246,8 +246,11 @@ def quiet_unless_main() -> None:
 
 def report_error(message: str) -> None:
     """Prints ``message`` on the process's real stderr (every process, quiet or not)."""
-    prefix = f"[process {_PROCESS[0]}] " if _PROCESS[1] > 1 else ""
-    print(prefix + message, file=sys.__stderr__, flush=True)
+    if _PROCESS[1] == 1:
+        print(message, file=sys.stderr, flush=True)
+        return
+    # Processes other than 0 have their sys.stderr silenced: errors go to the real one.
+    print(f"[process {_PROCESS[0]}] {message}", file=sys.__stderr__, flush=True)
 
 
 def lost_peers(wait_seconds: Optional[float] = None) -> Optional[list[int]]:
