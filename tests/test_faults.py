@@ -126,10 +126,15 @@ def test_huge_learning_rate_diverges_with_an_error(tmp_path, capsys):
     assert "Training diverged" in err and "at step" in err and "--lr" in err
 
 
-def test_best_and_final_checkpoints_are_scored(finished, capsys):
-    _, workdir = finished
+def test_best_and_final_checkpoints_are_scored(tmp_path, capsys):
+    """Four epochs whose best test accuracy (epoch 2) is not the final one's."""
+    data = make_idx_dir(tmp_path / "data")
+    workdir = str(tmp_path / "run")
+    out = run_main(["--data-dir", data, "--workdir", workdir, *TINY[:-2], "--epochs", "4"], capsys)
     records = read_metrics(workdir)
     best = max(records, key=lambda r: r["test_accuracy"])
+    assert best["epoch"] != records[-1]["epoch"]
+    assert f"(best epoch {best['epoch']}: {best['test_accuracy']:.4f}, selected on the test set)" in out.out
     final = restore.evaluate_run(workdir, checkpoint="final")
     chosen = restore.evaluate_run(workdir, checkpoint="best")
     assert final["step"] == records[-1]["step"] and final["test_accuracy"] == records[-1]["test_accuracy"]

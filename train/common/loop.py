@@ -307,7 +307,7 @@ class Trainer:
                         state, epoch + 1, time.perf_counter() - epoch_start, metrics_path, best_store)
                     store.save(step + 1, state)
                     epoch_start = time.perf_counter()
-                if self._stop_requested and step + 1 < self.total_steps:
+                if self._stop_agreed(index) and step + 1 < self.total_steps:
                     if progress is not None:
                         progress.close()
                     if index + 1 != self.steps_per_epoch:
@@ -324,6 +324,20 @@ class Trainer:
         if not record:  # resumed an already finished run
             record = rundir.last_record(self.workdir)
         return record
+
+    def _stop_agreed(self, index: int) -> bool:
+        """Whether to stop after this step: asked here, or (several processes) asked of any, at a common step.
+
+        The processes of a job compare requests every 20 steps and at the end of
+        each epoch, so all stop after the same step and save the same checkpoint.
+        """
+        if jax.process_count() == 1:
+            return self._stop_requested
+        if index % 20 != 19 and index + 1 != self.steps_per_epoch:
+            return False
+        from jax.experimental import multihost_utils
+        asked = multihost_utils.process_allgather(np.int32(self._stop_requested))
+        return bool(np.any(asked))
 
     def _read_records(self, path: str) -> list[dict]:
         if not os.path.exists(path):
