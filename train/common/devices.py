@@ -221,6 +221,17 @@ def put_replicated(mesh: Mesh, tree):
                                                   lambda index, host=np.asarray(leaf): host[index]), tree)
 
 
+def to_host(tree):
+    """Numpy copies of the arrays of ``tree`` (replicated ones read from this process's own copy)."""
+    def host(leaf):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            if not leaf.is_fully_replicated:
+                raise ValueError("to_host takes replicated arrays; a sharded one spans other processes.")
+            return np.asarray(leaf.addressable_shards[0].data)
+        return np.asarray(leaf)
+    return jax.tree.map(host, tree)
+
+
 def quiet_unless_main() -> None:
     """Sends the output and progress lines of processes other than 0 to nothing; errors still reach stderr.
 

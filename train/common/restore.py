@@ -59,8 +59,8 @@ def _restore_run(workdir: str, data: Optional[Dataset], overrides: Optional[dict
         for warning in damaged:
             print(f"warning: {warning.message}", file=sys.stderr)
     except ValueError as error:
-        raise ValueError(f"The checkpoints in {store.directory} cannot be restored into the model its "
-                         f"config.json describes: {str(error)[:600]}") from error
+        raise ValueError(f"The checkpoint in {store.directory} does not match the model its "
+                         f"config.json describes (or is damaged): {str(error)[:600]}") from error
     finally:
         store.close()
     return run, state
