@@ -1,5 +1,6 @@
 """Jobs of several processes (real subprocesses, a localhost coordinator, gloo collectives on CPU)."""
 
+import json
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from helpers import REPO, TINY, make_idx_dir, read_metrics, without_timing
+from analysis import fano
 from train.common import devices, restore
 
 pytestmark = [pytest.mark.standard_promotion, pytest.mark.slow]
@@ -72,6 +74,22 @@ def test_two_processes_write_once_equal_two_devices_and_resume(tmp_path):
     assert rc == 0, err[-3000:]
     assert "2 cpu device(s)" in err
     assert without_timing(read_metrics(one)) == without_timing(records)
+
+    # The analysis of the run by the same two processes: trials over both, one result, written once.
+    port = free_port()
+    analysis = [subprocess.Popen(
+        [sys.executable, "-m", "analysis.fano", "--workdir", two, "--samples", "6", "--trials", "5",
+         "--coordinator-address", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
+        cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": REPO}) for i in range(2)]
+    (rc0, out0, err0), (rc1, out1, err1) = finish(analysis)
+    assert rc0 == 0 and rc1 == 0, err0[-3000:] + err1[-3000:]
+    assert "wrote" in out0 and "wrote" not in out1
+    with open(os.path.join(two, "analysis", "fano.json")) as f:
+        by_two = json.load(f)
+    alone = fano.main(["--workdir", two, "--samples", "6", "--trials", "5"])
+    assert by_two["trials"] == 5 and by_two["fano_factor_per_sample"] == alone["fano_factor_per_sample"]
+    assert by_two["stability_per_sample"] == alone["stability_per_sample"]
 
     # Both processes killed once epoch 1's checkpoint is saved; the job resumed with two processes.
     resumed = str(tmp_path / "resumed")
