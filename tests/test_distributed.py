@@ -153,5 +153,10 @@ def test_settings_from_flags_environment_and_clusters():
     assert (found.cluster, found.num_processes, found.process_id, found.coordinator_address) == ("slurm", 2, 1, None)
     ompi = {"OMPI_MCA_orte_hnp_uri": "1.2.3.4:5", "OMPI_COMM_WORLD_SIZE": "3", "OMPI_COMM_WORLD_RANK": "2"}
     assert devices.distributed_settings({}, ompi).cluster == "ompi"
+    with pytest.raises(ValueError, match="needs the coordinator"):  # mpirun without its address published
+        devices.distributed_settings({}, {"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "1"})
+    by_hand = devices.distributed_settings({"coordinator_address": "h:1"},
+                                           {"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "1"})
+    assert (by_hand.num_processes, by_hand.process_id) == (2, 1)
     assert not devices.distributed_settings({}, {**slurm, "SLURM_NTASKS": "1", "SLURM_PROCID": "0"}).multi_process
     assert not devices.distributed_settings({}, {}).multi_process

@@ -1,6 +1,8 @@
 """Faults a run survives or reports clearly: damaged checkpoints, unusable run folders, NaN losses."""
 
+import json
 import os
+import types
 
 import jax.numpy as jnp
 import numpy as np
@@ -140,5 +142,10 @@ def test_best_and_final_checkpoints_are_scored(tmp_path, capsys):
     assert final["step"] == records[-1]["step"] and final["test_accuracy"] == records[-1]["test_accuracy"]
     assert chosen["checkpoint"] == "best" and chosen["step"] == best["step"]
     assert chosen["test_accuracy"] == best["test_accuracy"]
+    # --eval-only --checkpoint best: the same figures, in eval_best.json next to the final's eval.json.
+    options = types.SimpleNamespace(workdir=workdir, eval_trials=1, data_dir=None, checkpoint="best")
+    restore.evaluate_only(options)
+    with open(os.path.join(workdir, "eval_best.json")) as f:
+        assert json.load(f)["test_accuracy"] == best["test_accuracy"]
     with pytest.raises(ValueError, match="--checkpoint='middle'"):
         restore.evaluate_run(workdir, checkpoint="middle")

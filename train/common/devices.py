@@ -124,6 +124,13 @@ def distributed_settings(flags: Mapping[str, str], environ: Mapping[str, str] = 
         values["num_processes"] = int(environ["SLURM_NTASKS" if cluster == "slurm" else "OMPI_COMM_WORLD_SIZE"])
     if cluster is not None and "process_id" not in values:
         values["process_id"] = int(environ["SLURM_PROCID" if cluster == "slurm" else "OMPI_COMM_WORLD_RANK"])
+    if cluster is None and int(environ.get("OMPI_COMM_WORLD_SIZE", "1") or 1) > 1:
+        # An mpirun that does not publish its address (Open MPI 5): the count and rank are known,
+        # the coordinator must be given.
+        values.setdefault("num_processes", int(environ["OMPI_COMM_WORLD_SIZE"]))
+        values.setdefault("process_id", int(environ.get("OMPI_COMM_WORLD_RANK", "0")))
+        given.setdefault("num_processes", ("OMPI_COMM_WORLD_SIZE", environ["OMPI_COMM_WORLD_SIZE"]))
+        given.setdefault("process_id", ("OMPI_COMM_WORLD_RANK", environ.get("OMPI_COMM_WORLD_RANK", "0")))
     if not values:
         return DistributedSettings(**timeouts)
 
@@ -287,7 +294,7 @@ def lost_peers(wait_seconds: Optional[float] = None) -> Optional[list[int]]:
             live = client.get_live_nodes(everyone)
         except Exception:  # the coordination service is gone with process 0
             return [0] if index != 0 else None
-        alive = set(live) if not isinstance(live, dict) else set(live)
+        alive = set(live)  # the ids (or an id-keyed mapping) of the processes still heard from
         lost = [p for p in everyone if p not in alive]
         if lost or time.monotonic() >= deadline:
             return lost or None
