@@ -68,7 +68,8 @@ def build_parser(config_cls: type, description: str) -> argparse.ArgumentParser:
         "several processes", "one job over several processes or hosts, launched by hand (SLURM and "
         "Open MPI need none of these); read at start-up")
     for name, (option_flag, variables, text) in devices.DISTRIBUTED_FLAGS.items():
-        group.add_argument(option_flag, dest="_" + name, default=None, help=f"{text} (or ${variables[0]})")
+        group.add_argument(option_flag, dest="_" + name, default=None, help=f"{text} (or ${variables[0]})",
+                           metavar="HOST:PORT" if name == "coordinator_address" else "N")
     return parser
 
 
