@@ -151,8 +151,8 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------
 
-    def _check_writable(self, state: dict) -> None:
-        """Raises ``ValueError`` unless the run folder takes files and has room for two checkpoints."""
+    def _check_writable(self) -> None:
+        """Raises ``ValueError`` unless the run folder takes files."""
         probe = os.path.join(self.workdir, f".write-test-{jax.process_index()}")
         try:
             with open(probe, "wb") as f:
@@ -163,6 +163,9 @@ class Trainer:
         except OSError as error:
             raise ValueError(f"The run folder {self.workdir} is not writable ({error.strerror or error}); "
                              "choose another --workdir.") from error
+
+    def _check_space(self, state: dict) -> None:
+        """Raises ``ValueError`` unless the run folder has room for the checkpoints of ``state``."""
         state_bytes = sum(leaf.nbytes for leaf in jax.tree.leaves(state))
         needed = 3 * state_bytes + (1 << 20)  # the latest two checkpoints and the best epoch's
         free = shutil.disk_usage(self.workdir).free
@@ -176,6 +179,7 @@ class Trainer:
         except OSError as error:
             raise ValueError(f"Cannot create the run folder {self.workdir} ({error.strerror or error}); "
                              "choose another --workdir.") from error
+        self._check_writable()
         store = rundir.checkpoint_store(self.workdir)
         if store.latest_step() is not None and not self.config.resume:
             raise ValueError(
@@ -249,10 +253,14 @@ class Trainer:
         """
         config, data = self.config, self.task.data
         store = self._prepare_workdir()
-        best_store = rundir.best_checkpoint_store(self.workdir)
         metrics_path = rundir.metrics_path(self.workdir)
         state = self.init_state()
-        self._check_writable(state)
+        try:
+            self._check_space(state)
+        except ValueError:
+            store.close()
+            raise
+        best_store = rundir.best_checkpoint_store(self.workdir)
         print(f"{self.task.name}: {self.parameter_count(state):,} parameters, "
               f"{jax.device_count()} {jax.devices()[0].platform} device(s), run folder {self.workdir}",
               file=sys.stderr)
