@@ -181,8 +181,7 @@ def initialize_distributed(settings: DistributedSettings) -> bool:
             process_id=settings.process_id,
             initialization_timeout=settings.init_timeout,
             heartbeat_timeout_seconds=settings.heartbeat_timeout,
-            shutdown_timeout_seconds=settings.heartbeat_timeout,
-        )
+        )  # the shutdown timeout stays JAX's: process 0 may finish its files well after the others
     except Exception as error:  # the runtime's own types: say what was tried
         raise RuntimeError(
             f"process {settings.process_id} of {settings.num_processes} could not join the job at "
