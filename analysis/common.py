@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 
 from nsnn_jax import trials as trials_lib  # noqa: E402
 from nsnn_jax.data import Dataset  # noqa: E402
-from train.common import command, restore  # noqa: E402
+from train.common import command, devices, restore  # noqa: E402
 from train.common.progress import Progress  # noqa: E402
 
 # Evaluation preprocessing draws nothing (no augmentation), so its key is a constant.
@@ -40,10 +40,10 @@ def parser(description: str) -> argparse.ArgumentParser:
 def load(workdir: str, data: Optional[Dataset] = None, model_options: Optional[dict] = None):
     """``(config, task, variables)`` of a run, rebuilt through the experiment registry, with errors the user can act on."""
     try:
-        return restore.load_run(workdir, data, model_options=model_options)
+        config, task, variables = restore.load_run(workdir, data, model_options=model_options)
+        return config, task, devices.to_host(variables)
     except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(1) from error
+        devices.fail_job(error)
     except Exception as error:  # a checkpoint that does not fit the rebuilt model
         print(f"error: the checkpoint in {workdir} does not match its config.json: {error}", file=sys.stderr)
         raise SystemExit(1) from error
@@ -64,7 +64,8 @@ def run_trials(task, variables, raw_inputs, key, n_trials, layer, batch=100, lab
         inputs = task.preprocess(jnp.asarray(raw_inputs[start:start + batch]), preprocess_key, False)
         try:
             result = trials_lib.sample_trials(
-                task.model, variables, inputs, jax.random.fold_in(key, index), n_trials, layers)
+                task.model, variables, inputs, jax.random.fold_in(key, index), n_trials, layers,
+                mesh=devices.data_mesh())
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(1) from error
@@ -79,10 +80,19 @@ def run_trials(task, variables, raw_inputs, key, n_trials, layer, batch=100, lab
 
 def output_dir(workdir: str) -> str:
     path = os.path.join(workdir, "analysis")
-    os.makedirs(path, exist_ok=True)
+    if devices.is_main_process():
+        os.makedirs(path, exist_ok=True)
     return path
 
 
+def writes_files() -> bool:
+    """Whether this process writes the outputs (process 0 of a job of several)."""
+    return devices.is_main_process()
+
+
 def write_json(path: str, payload: dict[str, Any]) -> None:
+    """Writes ``payload`` (process 0 alone)."""
+    if not devices.is_main_process():
+        return
     with open(path, "w") as f:
         json.dump(payload, f, indent=2)

@@ -108,7 +108,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         task, variables, raw, jax.random.key(args.seed), args.trials, args.layer, label="fano")
     result = {"workdir": args.workdir, "layer": layer, **analyse(spikes, outputs, task.classification)}
     folder = common.output_dir(args.workdir)
-    result["figures"] = plot(result, spikes, layer, folder)
+    result["figures"] = plot(result, spikes, layer, folder) if common.writes_files() else []
     path = os.path.join(folder, "fano.json")
     common.write_json(path, result)
     print(f"mean Fano factor {result['mean_fano_factor']:.4f}, mean similarity {result['mean_stability']:.4f}, "

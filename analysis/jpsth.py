@@ -51,7 +51,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     fig.suptitle(f"normalised JPSTH, {layer}, sample {args.sample}, {args.trials} trials")
     folder = common.output_dir(args.workdir)
     figure = os.path.join(folder, "jpsth.png")
-    fig.savefig(figure, dpi=120); plt.close(fig)
+    if common.writes_files():
+        fig.savefig(figure, dpi=120)
+    plt.close(fig)
     off_diagonal = ~np.eye(k, dtype=bool)
     result = {
         "workdir": args.workdir, "layer": layer, "sample": args.sample, "trials": args.trials,

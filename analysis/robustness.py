@@ -303,7 +303,8 @@ def plot_family(workdirs: Sequence[str], sigmas: Sequence[float], out: str) -> d
     ax_final.plot([float(s) for s in final], list(final.values()), marker="o")
     ax_final.set(xlabel="sigma", ylabel="final test accuracy", title="accuracy vs noise level")
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "sigmas.png"), dpi=120)
+    if common.writes_files():  # process 0 of a job of several
+        fig.savefig(os.path.join(out, "sigmas.png"), dpi=120)
     plt.close(fig)
     return {"final_test_accuracy": final,
             "learning_curves": {s: [r["test_accuracy"] for r in records] for s, records in curves.items()}}
@@ -317,6 +318,8 @@ def write_table(rows: list[dict], out: str, attack: str) -> tuple[str, str, str]
     csv_path = os.path.join(out, f"robustness-{attack}.csv")
     png_path = os.path.join(out, f"robustness-{attack}.png")
     common.write_json(json_path, {"attack": attack, "rows": rows})
+    if not common.writes_files():  # process 0 of a job of several writes the outputs
+        return json_path, csv_path, png_path
     with open(csv_path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Optional
 
 import jax
@@ -52,6 +53,34 @@ class CheckpointStore:
             raise FileNotFoundError(f"No checkpoint found in {self.directory}.")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)
         return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+
+    def all_steps(self) -> list[int]:
+        """The saved steps, oldest first."""
+        return sorted(self._manager.all_steps())
+
+    def restore_intact(self, state_like: Any) -> Any:
+        """Restores the newest checkpoint that reads back whole, warning of each damaged newer one.
+
+        Raises:
+          FileNotFoundError: no checkpoint in ``directory``.
+          ValueError: every checkpoint is damaged (or does not fit ``state_like``); names the folder.
+        """
+        steps = self.all_steps()
+        if not steps:
+            raise FileNotFoundError(f"No checkpoint found in {self.directory}.")
+        failures = []
+        for step in reversed(steps):
+            try:
+                state = self.restore(state_like, step)
+            except Exception as error:  # orbax reports damage as JSON, tensorstore or value errors
+                reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+                failures.append(f"step {step} ({os.path.join(self.directory, str(step))}): {reason}")
+                continue
+            for failure in failures:
+                warnings.warn(f"checkpoint {failure.split(' (')[0]} is damaged, restored step {step} "
+                              f"instead: {failure}", RuntimeWarning, stacklevel=2)
+            return state
+        raise ValueError(f"No intact checkpoint in {self.directory}: " + "; ".join(failures))
 
     def close(self) -> None:
         self._manager.close()

@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from nsnn_jax import layers as layers_lib
 
@@ -52,6 +53,7 @@ def sample_trials(
     layers: Optional[Sequence[str]] = None,
     max_bytes: int = 1 << 30,
     progress: Optional[Any] = None,
+    mesh: Optional[Mesh] = None,
 ) -> Trials:
     """Runs ``n_trials`` stochastic forward passes of ``model`` on ``inputs``.
 
@@ -66,6 +68,10 @@ def sample_trials(
       max_bytes: memory budget of one chunk of trials; chunks are sized so
         that ``N = 1000`` trials fit.
       progress: optional object with ``update(n)`` called per chunk.
+      mesh: a 1-D mesh (e.g. over every device of every process) to share the
+        trials of each chunk over; ``variables`` and ``inputs`` must then be
+        host (or fully replicated) arrays, copied to every device. The trials,
+        and so the results, are those without a mesh.
 
     Returns:
       :class:`Trials` with numpy arrays.
@@ -85,23 +91,30 @@ def sample_trials(
     if unknown:
         raise ValueError(f"Unknown spiking layers {unknown}; the model has {available}.")
 
-    def one_trial(trial_key):
+    def trial_of(variables, inputs, trial_key):
         outputs, state = model.apply(variables, inputs, rngs={"noise": trial_key}, mutable=["spikes"])
         spikes = layers_lib.sown_by_layer(state["spikes"], "spikes")
         return {name: spikes[name].astype(jnp.uint8) for name in chosen}, outputs.astype(jnp.float32)
 
+    def one_trial(trial_key):
+        return trial_of(variables, inputs, trial_key)
+
     shapes = jax.eval_shape(one_trial, jax.random.key(0))
     per_trial = sum(math.prod(s.shape) * s.dtype.itemsize for s in jax.tree.leaves(shapes))
     chunk = int(max(1, min(n_trials, max_bytes // max(per_trial, 1))))
-    batched = jax.jit(jax.vmap(one_trial))
     keys = jax.random.split(key, n_trials)
+    if mesh is None:
+        batched, fetch = jax.jit(jax.vmap(one_trial)), jax.device_get
+    else:
+        chunk = -(-chunk // mesh.size) * mesh.size  # whole trials on every device
+        batched, fetch = _sharded(trial_of, variables, inputs, mesh)
     padded = -(-n_trials // chunk) * chunk  # equal chunks: one compilation
     keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], padded - n_trials, axis=0)])
 
     spike_chunks: dict[str, list] = {name: [] for name in chosen}
     output_chunks = []
     for start in range(0, padded, chunk):
-        spikes, outputs = jax.device_get(batched(keys[start:start + chunk]))
+        spikes, outputs = fetch(batched(keys[start:start + chunk]))
         for name in chosen:
             spike_chunks[name].append(spikes[name])
         output_chunks.append(outputs)
@@ -111,3 +124,29 @@ def sample_trials(
     predictions = np.asarray(jax.nn.softmax(jnp.asarray(outputs.mean(axis=1)), axis=-1))
     spikes = {name: np.concatenate(parts)[:n_trials] for name, parts in spike_chunks.items()}
     return Trials(spikes, outputs, predictions)
+
+
+def _sharded(trial_of, variables, inputs, mesh: Mesh):
+    """``(run, fetch)``: the trials of a chunk split over ``mesh``, gathered back to every process as numpy."""
+    split = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
+    everywhere = NamedSharding(mesh, PartitionSpec())
+
+    def place(leaf, sharding):
+        host = np.asarray(leaf)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    # Arrays of one process cannot enter a computation over all processes: pass them in, replicated.
+    placed = (jax.tree.map(lambda leaf: place(leaf, everywhere), variables), place(inputs, everywhere))
+    trials = jax.jit(jax.vmap(trial_of, in_axes=(None, None, 0)), out_shardings=split)
+
+    def run(keys):
+        data = place(jax.random.key_data(keys), split)
+        return trials(*placed, jax.random.wrap_key_data(data, impl=jax.random.key_impl(keys)))
+
+    def fetch(tree):
+        if jax.process_count() == 1:
+            return jax.device_get(tree)
+        from jax.experimental import multihost_utils
+        return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
+
+    return run, fetch

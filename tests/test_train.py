@@ -42,7 +42,11 @@ def test_fmnist_command_keeps_the_run_contract(tmp_path, capsys):
     assert records[-1]["lr"] == 0.0  # cosine decay to 0
     assert os.listdir(os.path.join(workdir, "checkpoints"))
     last = out.out.strip().splitlines()[-1]
-    assert last == f"final test_accuracy={records[-1]['test_accuracy']:.4f}"
+    best = max(records, key=lambda r: r["test_accuracy"])  # ties: the earliest
+    assert records[-1]["best_epoch"] == best["epoch"] and records[-1]["best_test_accuracy"] == best["test_accuracy"]
+    assert last == (f"final test_accuracy={records[-1]['test_accuracy']:.4f} (best epoch {best['epoch']}: "
+                    f"{best['test_accuracy']:.4f}, selected on the test set)")
+    assert os.listdir(os.path.join(workdir, "best_checkpoint"))
 
 
 def test_same_seed_same_run_and_dsnn_baseline(tmp_path, capsys):

@@ -12,6 +12,7 @@ import dataclasses
 import typing
 from typing import Any, Sequence, TypeVar
 
+from train.common import devices
 from train.common.config import TrainConfig, flag
 
 C = TypeVar("C", bound=TrainConfig)
@@ -66,6 +67,12 @@ def build_parser(config_cls: type, description: str) -> argparse.ArgumentParser:
         else:
             kwargs.update(type=hint)
         parser.add_argument(flag(field.name), **kwargs)
+    group = parser.add_argument_group(
+        "several processes", "one job over several processes or hosts, launched by hand (SLURM and "
+        "Open MPI need none of these); read at start-up")
+    for name, (option_flag, variables, text) in devices.DISTRIBUTED_FLAGS.items():
+        group.add_argument(option_flag, dest="_" + name, default=None, help=f"{text} (or ${variables[0]})",
+                           metavar="HOST:PORT" if name == "coordinator_address" else "N")
     return parser
 
 
@@ -76,8 +83,9 @@ def parse_config(config_cls: type[C], description: str, argv: Sequence[str] | No
     """
     parser = build_parser(config_cls, description)
     namespace = parser.parse_args(argv)
+    fields = {k: v for k, v in vars(namespace).items() if not k.startswith("_")}
     try:
-        config = config_cls(**vars(namespace))
+        config = config_cls(**fields)
         config.validate()
     except ValueError as error:
         parser.error(str(error))

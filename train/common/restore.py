@@ -6,10 +6,11 @@ import dataclasses
 import json
 import os
 import sys
+import warnings
 from typing import Any, Optional
 
 from nsnn_jax.data import Dataset
-from train.common import registry, rundir
+from train.common import devices, registry, rundir
 from train.common.config import TrainConfig
 from train.common.loop import Trainer
 from train.common.task import Task
@@ -38,20 +39,28 @@ def config_of_run(workdir: str, overrides: Optional[dict] = None) -> tuple[regis
     return experiment, config
 
 
+CHECKPOINTS = ("final", "best")
+
+
 def _restore_run(workdir: str, data: Optional[Dataset], overrides: Optional[dict],
-                 model_options: Optional[dict]) -> tuple[Trainer, dict]:
+                 model_options: Optional[dict], checkpoint: str = "final") -> tuple[Trainer, dict]:
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"--checkpoint={checkpoint!r} is invalid: expected one of {CHECKPOINTS}.")
     experiment, config = config_of_run(workdir, overrides)
     task = experiment.build_task(config, data, **(model_options or {}))
-    store = rundir.checkpoint_store(workdir)
+    store = (rundir.checkpoint_store if checkpoint == "final" else rundir.best_checkpoint_store)(workdir)
     try:
         if store.latest_step() is None:
-            raise FileNotFoundError(f"No checkpoint in {store.directory}: the run saved none yet.")
+            raise FileNotFoundError(f"No {checkpoint} checkpoint in {store.directory}: the run saved none yet.")
         run = Trainer(config, task)
-        try:
-            state = store.restore(run.init_state())
-        except Exception as error:  # orbax reports shape/structure mismatches in many types
-            raise ValueError(f"The checkpoint in {store.directory} does not match the model its "
-                             f"config.json describes: {str(error)[:300]}") from error
+        with warnings.catch_warnings(record=True) as damaged:
+            warnings.simplefilter("always")
+            state = store.restore_intact(run.init_state())
+        for warning in damaged:
+            print(f"warning: {warning.message}", file=sys.stderr)
+    except ValueError as error:
+        raise ValueError(f"The checkpoint in {store.directory} does not match the model its "
+                         f"config.json describes (or is damaged): {str(error)[:600]}") from error
     finally:
         store.close()
     return run, state
@@ -82,8 +91,11 @@ def load_run(workdir: str, data: Optional[Dataset] = None, overrides: Optional[d
 
 
 def evaluate_run(workdir: str, data: Optional[Dataset] = None, overrides: Optional[dict] = None,
-                 model_options: Optional[dict] = None) -> dict[str, Any]:
-    """Test loss and accuracy of the latest checkpoint in ``workdir``.
+                 model_options: Optional[dict] = None, checkpoint: str = "final") -> dict[str, Any]:
+    """Test loss and accuracy of the latest (``checkpoint="final"``) or best epoch's checkpoint in ``workdir``.
+
+    The best epoch is the one with the best test figure, so its score is a
+    selection on the test set, not an unbiased estimate.
 
     Noisy models are scored twice: stochastic inference (the average of
     ``eval_trials`` passes, keys from the run's seed) and deterministic
@@ -93,8 +105,9 @@ def evaluate_run(workdir: str, data: Optional[Dataset] = None, overrides: Option
       ``{"step", "eval_trials", "test_loss", "test_accuracy"`` (or
       ``"test_mse"``) and, for noisy classifiers, ``"test_accuracy_deterministic"}``.
     """
-    run, state = _restore_run(workdir, data, overrides, model_options)
-    result: dict[str, Any] = {"step": int(state["step"]), "eval_trials": run.config.eval_trials}
+    run, state = _restore_run(workdir, data, overrides, model_options, checkpoint)
+    result: dict[str, Any] = {"checkpoint": checkpoint, "step": int(state["step"]),
+                              "eval_trials": run.config.eval_trials}
     result.update(run.evaluate(state))
     if run.task.classification and run.task.noisy:
         result["test_accuracy_deterministic"] = run.evaluate(state, deterministic=True)["test_accuracy"]
@@ -102,16 +115,21 @@ def evaluate_run(workdir: str, data: Optional[Dataset] = None, overrides: Option
 
 
 def evaluate_only(config: TrainConfig, model_options: Optional[dict] = None) -> dict[str, Any]:
-    """``--eval-only``: scores the checkpoint in ``config.workdir``, prints it and writes ``DIR/eval.json``."""
+    """``--eval-only``: scores a checkpoint of ``config.workdir``, prints it and writes ``DIR/eval.json``.
+
+    ``--checkpoint best`` scores the best epoch's (selected on the test set) and writes ``DIR/eval_best.json``.
+    """
     if not config.workdir:
         raise ValueError("--eval-only needs --workdir (the run folder to evaluate).")
     overrides = {"eval_trials": config.eval_trials}
     if getattr(config, "data_dir", None):
         overrides["data_dir"] = config.data_dir
-    result = evaluate_run(config.workdir, overrides=overrides, model_options=model_options)
-    path = os.path.join(config.workdir, "eval.json")
-    with open(path, "w") as f:
-        f.write(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    checkpoint = getattr(config, "checkpoint", "final")
+    result = evaluate_run(config.workdir, overrides=overrides, model_options=model_options, checkpoint=checkpoint)
+    path = os.path.join(config.workdir, "eval.json" if checkpoint == "final" else f"eval_{checkpoint}.json")
+    if devices.is_main_process():
+        with open(path, "w") as f:
+            f.write(json.dumps(result, indent=2, sort_keys=True) + "\n")
     for name, value in result.items():
         print(f"{name}={value:.4f}" if isinstance(value, float) else f"{name}={value}")
     print(f"wrote {path}", file=sys.stderr)

@@ -19,9 +19,10 @@ from train.common.config import TrainConfig
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINTS = "checkpoints"
+BEST_CHECKPOINT = "best_checkpoint"  # the epoch with the best test figure (a selection on the test set)
 # Settings a --resume may change: where and how a run is watched, scored or fed, not what it trains.
 RESUME_MAY_CHANGE = frozenset({"resume", "workdir", "log_every", "eval_only", "data_dir", "eval_trials",
-                               "compile_cache"})
+                               "compile_cache", "checkpoint"})
 
 
 def default_workdir(name: str) -> str:
@@ -64,6 +65,10 @@ def check_resume(saved: dict[str, Any], record: dict[str, Any]) -> None:
 
 def checkpoint_store(workdir: str) -> CheckpointStore:
     return CheckpointStore(os.path.join(workdir, CHECKPOINTS))
+
+
+def best_checkpoint_store(workdir: str) -> CheckpointStore:
+    return CheckpointStore(os.path.join(workdir, BEST_CHECKPOINT), max_to_keep=1)
 
 
 def metrics_path(workdir: str) -> str:

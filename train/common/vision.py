@@ -57,6 +57,8 @@ class VisionConfig(TrainConfig):
     width: float = option(1.0, "channel multiplier of the architecture (1: as published)")
     remat: bool = option(False, "recompute each block in the backward pass (memory for time)")
     eval_only: bool = option(False, "only evaluate the checkpoint in --workdir (stochastic and deterministic)")
+    checkpoint: str = option("final", "with --eval-only: the final checkpoint, or the best epoch's "
+                                      "(selected on the test set)", ("final", "best"))
     epochs: Optional[int] = option(None, "training epochs (default: the recipe)")
     batch_size: Optional[int] = option(None, "global batch size, split over devices (default: the recipe's, "
                                              "for --timesteps)")
