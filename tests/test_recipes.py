@@ -57,7 +57,9 @@ def test_every_row_resolves_to_its_documented_values(neuron, dataset, algorithm,
     assert config.epochs == (210 if dvs else 300)
     assert config.sigma == (0.2 if dvs else 0.3)
     assert config.tet_lambda == (0.001 if dvs else 0.05)
-    assert (config.loss, config.norm) == ("tet" if algorithm == "tet" else "per-step", "bn")
+    # The authors' CIFARNet has no normalisation; their "tdBN" elsewhere is plain BN.
+    assert (config.loss, config.norm) == ("tet" if algorithm == "tet" else "per-step",
+                                          "none" if arch == "cifarnet" else "bn")
     assert (config.schedule_unit, config.firing, config.surrogate, config.surrogate_alpha, config.weight_decay) == (
         "epoch", "reference", "erf", 1.0, 0.0)
     if dvs:
@@ -85,6 +87,22 @@ def test_the_command_alone_runs_the_nsnn_cifarnet_stbp_row():
     assert config.recipe_sources["sigma"].startswith("paper Sec. 4.1")  # given equal to the recipe: its source
     config = cli.parse_config(cifar.CifarConfig, "", ["--timesteps", "4"])
     assert (config.batch_size, config.recipe_sources["batch_size"]) == (128, "Table 4 (T = 4)")
+
+
+def test_the_command_builds_the_authors_cifarnet_without_normalisation():
+    """The paper command's CIFARNet is the authors' (no norm): 45,003,018 parameters, not BN's 45,007,882."""
+    import jax
+    import jax.numpy as jnp
+
+    from train.common import vision
+
+    config = cli.parse_config(cifar.CifarConfig, "", ["--sigma", "0.3"])
+    assert config.norm == "none" and "norm_layer=False" in config.recipe_sources["norm"]
+    model = vision.build_model(config, 10)
+    shapes = jax.eval_shape(lambda x: model.init({"params": jax.random.key(0), "noise": jax.random.key(1)}, x),
+                            jax.ShapeDtypeStruct((2, 32, 32, 3), jnp.float32))
+    assert sum(int(np.prod(p.shape)) for p in jax.tree.leaves(shapes["params"])) == 45_003_018
+    assert "batch_stats" not in shapes
 
 
 @pytest.mark.parametrize("argv,field,value", [

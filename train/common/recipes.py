@@ -185,12 +185,20 @@ _OUR_CHOICE = {
 }
 
 
-def _shared(dataset: str, algorithm: str) -> dict[str, Sourced]:
-    return {**_SHARED, **_SHARED_BY_DATASET[dataset], **_NORM_AND_LOSS[algorithm]}
+# The authors' CIFARNet has no normalisation layer at all, whatever the algorithm.
+_CIFARNET_NORM = Sourced("none", "models/snn.py CIFARNet: BasicConvLayer(norm_layer=False) since 8112be7 "
+                                 "(2022-09-20); --norm bn gives their earlier form with BN")
+
+
+def _shared(dataset: str, arch: str, algorithm: str) -> dict[str, Sourced]:
+    values = {**_SHARED, **_SHARED_BY_DATASET[dataset], **_NORM_AND_LOSS[algorithm]}
+    if arch == "cifarnet":
+        values["norm"] = _CIFARNET_NORM
+    return values
 
 
 def _table4_recipe(dataset, arch, algorithm, neuron, lr, batches, note) -> Recipe:
-    values = _shared(dataset, algorithm)
+    values = _shared(dataset, arch, algorithm)
     values["lr"] = Sourced(lr, "Table 4" + note)
     if len(batches) > 1:
         listed = "/".join(str(t) for t in sorted(batches))
@@ -231,7 +239,7 @@ def get_recipe(dataset: str, arch: str, algorithm: str, neuron: str) -> Recipe:
     if key in RECIPES:
         return RECIPES[key]
     name = recipe_name(*key)
-    values = _shared(dataset, algorithm)
+    values = _shared(dataset, arch, algorithm)
     for other in ALGORITHMS:
         nearest = RECIPES.get((dataset, arch, other, neuron))
         if nearest is not None:
