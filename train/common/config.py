@@ -67,6 +67,8 @@ class TrainConfig:
     eval_trials: int = option(1, "stochastic test passes averaged (logits) per image")
     dtype: str = option("float32", "computation dtype; parameters stay float32", DTYPES)
     log_every: int = option(0, "also print a metrics line every N steps (0: per epoch only)")
+    tensorboard: bool = option(False, "also write the metrics (per epoch, and per step with --log-every) as "
+                                      "TensorBoard event files in DIR/tensorboard (needs tensorboardX)")
     compile_cache: bool = option(True, "keep compiled steps on disk ($NSNN_JAX_COMPILE_CACHE or ~/.cache/nsnn_jax/xla) "
                                        "so a rerun or --resume starts without recompiling")
 

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nsnn_jax.checkpoint import CheckpointStore
-from train.common import devices, rundir, steps
+from train.common import devices, rundir, steps, tensorboard
 from train.common.config import TrainConfig
 from train.common.progress import Progress
 from train.common.task import Task
@@ -75,6 +75,7 @@ class Trainer:
         self.schedule = steps.make_schedule(config, self.total_steps)
         self.tx = steps.make_optimizer(config, self.schedule)
         self.keys = steps.root_keys(config.seed)
+        self._board: "tensorboard.ScalarLog | None" = None  # opened by run() with --tensorboard
         self.replicated = devices.replicated(self.mesh)
         train_step = steps.make_train_step(task, self.tx, self.keys.train)
 
@@ -203,6 +204,8 @@ class Trainer:
         record["best_selected_on"] = "test"
         if devices.is_main_process():
             rundir.append_metrics(metrics_path, record)
+        if self._board is not None:
+            self._board.record("epoch", record, epoch)
         print(json.dumps(record), file=sys.stderr)
         state["sums"] = devices.put_replicated(
             self.mesh, steps.zero_sums(state["sums"]["rates"], self.task.classification))
@@ -242,6 +245,12 @@ class Trainer:
             store.close()
             raise
         best_store = rundir.best_checkpoint_store(self.workdir)
+        try:
+            self._board = tensorboard.open_log(config.tensorboard, self.workdir)
+        except ValueError:
+            store.close()
+            best_store.close()
+            raise
         print(f"{self.task.name}: {self.parameter_count(state):,} parameters, "
               f"{jax.device_count()} {jax.devices()[0].platform} device(s), run folder {self.workdir}",
               file=sys.stderr)
@@ -288,7 +297,10 @@ class Trainer:
                     extra = f"loss {float(sums['loss']) / max(float(sums['count']), 1):.4f}"
                 progress.update(1, extra)
                 if config.log_every and (step + 1) % config.log_every == 0:
-                    print(json.dumps({"step": step + 1, **self._epoch_metrics(state["sums"])}), file=sys.stderr)
+                    running = self._epoch_metrics(state["sums"])
+                    print(json.dumps({"step": step + 1, **running}), file=sys.stderr)
+                    if self._board is not None:
+                        self._board.record("step", {**running, "lr": float(self.schedule(step))}, step + 1)
                 if index + 1 == self.steps_per_epoch:
                     progress.close()
                     progress = None
@@ -309,6 +321,8 @@ class Trainer:
                 signal.signal(signum, handler)
             store.close()
             best_store.close()
+            if self._board is not None:
+                self._board.close()
         self.last_state = state
         if not record:  # resumed an already finished run
             record = rundir.last_record(self.workdir)

@@ -22,7 +22,7 @@ CHECKPOINTS = "checkpoints"
 BEST_CHECKPOINT = "best_checkpoint"  # the epoch with the best test figure (a selection on the test set)
 # Settings a --resume may change: where and how a run is watched, scored or fed, not what it trains.
 RESUME_MAY_CHANGE = frozenset({"resume", "workdir", "log_every", "eval_only", "data_dir", "eval_trials",
-                               "compile_cache", "checkpoint"})
+                               "compile_cache", "checkpoint", "tensorboard"})
 
 
 def default_workdir(name: str) -> str:
