@@ -35,6 +35,7 @@ __all__ = [
     "tfds_data_dir",
     "help_text",
     "search",
+    "find_root",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -175,3 +176,33 @@ def search(name: str, data_dir: Optional[PathLike], from_data_dir: Callable[[Pat
     if found is None:
         raise not_found()
     return found
+
+
+def find_root(data_dir: Optional[PathLike], subfolders: Sequence[str], entries: Sequence[str],
+              is_entry: Callable[[Path], bool], make_error: Callable[[Optional[Path], str], DataNotFoundError]) -> Path:
+    """The folder of a data set given only as ``data_dir`` (the event-camera sets).
+
+    Args:
+      data_dir: the folder the user gave, or ``None``.
+      subfolders: folders inside ``data_dir`` that may hold the data instead
+        (e.g. the name its archive extracts to).
+      entries: names that the data set's folder holds (class folders, lists).
+      is_entry: whether a path is such an entry (e.g. ``Path.is_dir``).
+      make_error: builds the error for a folder (``None``: none given) and a problem.
+
+    Returns:
+      ``data_dir`` or the first of its ``subfolders`` holding every entry.
+
+    Raises:
+      DataNotFoundError: from ``make_error``, saying what is missing.
+    """
+    if data_dir is None:
+        raise make_error(None, f"no {DATA_DIR} given.")
+    folder = Path(data_dir).expanduser()
+    if not folder.is_dir():
+        raise make_error(folder, f"{DATA_DIR} {folder} does not exist.")
+    for candidate in (folder, *(folder / sub for sub in subfolders)):
+        if all(is_entry(candidate / name) for name in entries):
+            return candidate
+    absent = [name for name in entries if not is_entry(folder / name)]
+    raise make_error(folder, f"{DATA_DIR} {folder} lacks {', '.join(absent)}.")

@@ -43,16 +43,8 @@ def _help(folder: Optional[Path], problem: str) -> sources.DataNotFoundError:
 
 
 def _root(data_dir: Optional[PathLike]) -> Path:
-    if data_dir is None:
-        raise _help(None, f"no {D} given.")
-    folder = Path(data_dir).expanduser()
-    if not folder.is_dir():
-        raise _help(folder, f"{D} {folder} does not exist.")
-    for candidate in (folder, *(folder / sub for sub in _CIFAR_SUBFOLDERS)):
-        if all((candidate / name).is_dir() for name in CIFAR10_DVS_LABEL_NAMES):
-            return candidate
-    absent = [name for name in CIFAR10_DVS_LABEL_NAMES if not (folder / name).is_dir()]
-    raise _help(folder, f"{D} {folder} lacks the class folders {', '.join(name + '/' for name in absent)}.")
+    return sources.find_root(data_dir, _CIFAR_SUBFOLDERS, [name + "/" for name in CIFAR10_DVS_LABEL_NAMES],
+                             Path.is_dir, _help)
 
 
 SPLITS = ("9k1k", "70-30")

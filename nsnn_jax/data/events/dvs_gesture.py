@@ -158,16 +158,7 @@ def _help(folder: Optional[Path], problem: str) -> sources.DataNotFoundError:
 
 
 def _root(data_dir: Optional[PathLike]) -> Path:
-    if data_dir is None:
-        raise _help(None, f"no {D} given.")
-    folder = Path(data_dir).expanduser()
-    if not folder.is_dir():
-        raise _help(folder, f"{D} {folder} does not exist.")
-    for candidate in (folder, *(folder / sub for sub in _GESTURE_SUBFOLDERS)):
-        if all((candidate / name).is_file() for name in _GESTURE_LISTS.values()):
-            return candidate
-    absent = [name for name in _GESTURE_LISTS.values() if not (folder / name).is_file()]
-    raise _help(folder, f"{D} {folder} lacks {', '.join(absent)}.")
+    return sources.find_root(data_dir, _GESTURE_SUBFOLDERS, list(_GESTURE_LISTS.values()), Path.is_file, _help)
 
 
 def _read_trials(path: Path) -> list:
