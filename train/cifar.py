@@ -19,10 +19,9 @@ tensorflow-datasets copy; the cache; the official download when online.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import ClassVar, Optional, Sequence
 
-from nsnn_jax.data import DataNotFoundError, Dataset, augment, cifar
+from nsnn_jax.data import Dataset, augment, cifar
 from train.common import cli, command
 from train.common.config import option
 from train.common.registry import Experiment
@@ -85,13 +84,7 @@ class CifarConfig(VisionConfig):
 
 
 def load_data(config: CifarConfig) -> Dataset:
-    try:
-        data = cifar.load_cifar(config.dataset, data_dir=config.data_dir)
-    except DataNotFoundError as error:
-        raise error.rephrased("--data-dir") from None
-    print(f"{config.dataset}: {len(data.train_y)} train / {len(data.test_y)} test "
-          f"images from {data.source}", file=sys.stderr)
-    return data
+    return command.load_dataset(config.dataset, lambda: cifar.load_cifar(config.dataset, data_dir=config.data_dir))
 
 
 def make_preprocess(config: CifarConfig):

@@ -14,13 +14,12 @@ Training augmentation: random horizontal flip and roll of up to 5 pixels.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from typing import ClassVar, Optional, Sequence
 
-from nsnn_jax.data import DataNotFoundError, Dataset, events
+from nsnn_jax.data import Dataset, events
 from train.common import cli, command
 from train.common import dvs as dvs_common
-from train.common.config import flag, option
+from train.common.config import option
 from train.common.registry import Experiment
 from train.common.task import Task
 from train.common.vision import ALGORITHMS, architectures
@@ -30,29 +29,6 @@ FRAME_NORMS = ("none", "max")
 RESIZES = ("bin", "bilinear")
 DVS_SPLITS = ("9k1k", "70-30")
 MAX_ROLL = 5
-# flag field -> (loader argument, what a loader without that argument does)
-_LOADER_OPTIONS = {"frame_norm": ("frame_norm", "none"), "resize": ("resize", "bin"), "dvs_split": ("split", "9k1k")}
-
-
-def loader_options(config: "DvsCifarConfig") -> dict:
-    """The frame settings as arguments of ``events.load_cifar10_dvs``.
-
-    Raises:
-      ValueError: a setting the installed loader does not take, at a value
-        other than what it always does.
-    """
-    accepted = inspect.signature(events.load_cifar10_dvs).parameters
-    options = {}
-    for name, (argument, fixed) in _LOADER_OPTIONS.items():
-        value = getattr(config, name)
-        if argument in accepted:
-            options[argument] = value
-        elif value != fixed:
-            raise ValueError(f"{flag(name)}={value!r} is not available: nsnn_jax.data.events.load_cifar10_dvs "
-                             f"takes no {argument!r} (it gives {fixed!r}); pass {flag(name)} {fixed}.")
-    return options
-
-
 @dataclasses.dataclass
 class DvsCifarConfig(dvs_common.DvsConfig):
     """CIFAR10-DVS."""
@@ -77,18 +53,13 @@ class DvsCifarConfig(dvs_common.DvsConfig):
         self.check_choice("frame_norm", FRAME_NORMS)
         self.check_choice("resize", RESIZES)
         self.check_choice("dvs_split", DVS_SPLITS)
-        loader_options(self)
 
 
 def load_data(config: DvsCifarConfig) -> Dataset:
-    try:
-        data = events.load_cifar10_dvs(config.data_dir, timesteps=config.timesteps, size=config.size,
-                                       split_by=config.split_by, cache_dir=config.cache_dir,
-                                       **loader_options(config))
-    except DataNotFoundError as error:
-        raise error.rephrased("--data-dir") from None
-    dvs_common.report_frames("cifar10_dvs", data)
-    return data
+    return command.load_dataset("cifar10_dvs", lambda: events.load_cifar10_dvs(
+        config.data_dir, timesteps=config.timesteps, size=config.size, split_by=config.split_by,
+        cache_dir=config.cache_dir, frame_norm=config.frame_norm, resize=config.resize, split=config.dvs_split),
+        unit="recordings")
 
 
 def build_task(config: DvsCifarConfig, data: Optional[Dataset] = None, **model_options) -> Task:

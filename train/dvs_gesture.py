@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar, Optional, Sequence
 
-from nsnn_jax.data import DataNotFoundError, Dataset, events
+from nsnn_jax.data import Dataset, events
 from train.common import cli, command
 from train.common import dvs as dvs_common
 from train.common.config import option
@@ -36,13 +36,9 @@ class DvsGestureConfig(dvs_common.DvsConfig):
 
 
 def load_data(config: DvsGestureConfig) -> Dataset:
-    try:
-        data = events.load_dvs_gesture(config.data_dir, timesteps=config.timesteps, size=config.size,
-                                       split_by=config.split_by, cache_dir=config.cache_dir)
-    except DataNotFoundError as error:
-        raise error.rephrased("--data-dir") from None
-    dvs_common.report_frames("dvs_gesture", data)
-    return data
+    return command.load_dataset("dvs_gesture", lambda: events.load_dvs_gesture(
+        config.data_dir, timesteps=config.timesteps, size=config.size, split_by=config.split_by,
+        cache_dir=config.cache_dir), unit="recordings")
 
 
 def build_task(config: DvsGestureConfig, data: Optional[Dataset] = None, **model_options) -> Task:

@@ -8,13 +8,12 @@ download when online (checked by size and MD5, cached).
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Optional, Sequence
 
 import jax.numpy as jnp
 
 from nsnn_jax import losses, models
-from nsnn_jax.data import DataNotFoundError, Dataset, idx
+from nsnn_jax.data import Dataset, idx
 from train.common import cli, command
 from train.common.config import TrainConfig, flag, option
 from train.common.registry import Experiment
@@ -45,13 +44,7 @@ class FmnistConfig(TrainConfig):
 
 
 def load_data(config: FmnistConfig) -> Dataset:
-    try:
-        data = idx.load_idx_dataset(config.dataset, data_dir=config.data_dir)
-    except DataNotFoundError as error:
-        raise error.rephrased("--data-dir") from None
-    print(f"{config.dataset}: {len(data.train_y)} train / {len(data.test_y)} test "
-          f"images from {data.source}", file=sys.stderr)
-    return data
+    return command.load_dataset(config.dataset, lambda: idx.load_idx_dataset(config.dataset, data_dir=config.data_dir))
 
 
 def preprocess(images, key, train):

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional, TypeVar
 import jax
 
 from nsnn_jax import cpu
+from nsnn_jax.data import DataNotFoundError, Dataset
 from train.common import devices, registry, restore
 from train.common.config import TrainConfig
 from train.common.loop import Trainer
@@ -55,6 +56,20 @@ def start() -> dict[str, Any]:
         raise SystemExit(1) from error
     devices.quiet_unless_main()
     return {"conv_weight_grad": setup.conv_weight_grad}
+
+
+def load_dataset(name: str, load: Callable[[], Dataset], unit: str = "images") -> Dataset:
+    """Runs a library loader for a command and says on stderr what it loaded.
+
+    A missing data set names the command's ``--data-dir`` (the library says ``data_dir``).
+    """
+    try:
+        data = load()
+    except DataNotFoundError as error:
+        raise error.rephrased("--data-dir") from None
+    print(f"{name}: {len(data.train_y)} train / {len(data.test_y)} test {unit}, "
+          f"inputs {data.train_x.shape[1:]} from {data.source}", file=sys.stderr)
+    return data
 
 
 def enable_compile_cache(config: TrainConfig) -> Optional[str]:

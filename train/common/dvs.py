@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Callable, Optional
 
 import jax
@@ -64,12 +63,6 @@ def make_preprocess(max_shift: int) -> Callable:
         return jnp.swapaxes(frames, 0, 1)
 
     return preprocess
-
-
-def report_frames(name: str, data: Dataset) -> None:
-    """One line on stderr: how many recordings, the frame shape, where they came from."""
-    print(f"{name}: {len(data.train_y)} train / {len(data.test_y)} test recordings, "
-          f"frames {data.train_x.shape[1:]} from {data.source}", file=sys.stderr)
 
 
 def build_task(config: DvsConfig, data: Dataset, name: str, classes: int, experiment: str,
