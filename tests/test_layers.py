@@ -86,6 +86,7 @@ def test_relu_floor_is_a_relu_without_noise_or_sowing():
     assert not jax.tree.leaves(state)
 
 
+@pytest.mark.standard_promotion  # optax inside
 def test_training_step_compiles_once_and_lowers_the_loss():
     """A jitted step traces once over several calls and lowers the loss on a fixed batch."""
     model = models.get_model("mlp", hidden=(32,), outputs=3, timesteps=4)
