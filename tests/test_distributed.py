@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -118,7 +119,10 @@ def test_a_lost_peer_ends_the_job_within_the_bound(tmp_path):
         pytest.fail("process 0 still runs after its peer died")
     waited = time.monotonic() - killed
     assert procs[0].returncode not in (0, None)
-    assert "lost process 1 of the 2-process job" in err, err[-3000:]
+    # Ours when the next collective fails first; JAX's runtime aborts the process itself when its
+    # heartbeat check fires first (a loaded machine), listing the unhealthy task: either names process 1.
+    jax_names_it = re.search(r"tasks are unhealthy \(stopped sending heartbeats\):\s*1\b", err)
+    assert "lost process 1 of the 2-process job" in err or jax_names_it, err[-3000:]
     assert waited < HEARTBEAT + 10  # the heartbeat timeout and the poll that names the peer
     procs[1].communicate()
     result = restore.evaluate_run(workdir)  # the last checkpoint, restored by one process
