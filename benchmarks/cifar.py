@@ -22,7 +22,8 @@ from nsnn_jax import cpu, models
 from nsnn_jax import neuron as neuron_lib
 from nsnn_jax import noise as noise_lib
 
-ARCHS = ("cifarnet", "resnet18", "resnet19", "vggsnn")
+# The authors' forms under the paper names, and the Table 5 readings.
+ARCHS = tuple(f"{name}{suffix}" for name in ("cifarnet", "resnet18", "resnet19", "vggsnn") for suffix in ("", "_table5"))
 
 
 def build_candidates(arch: str, timesteps: int, sigma: float, remat_modes: Sequence[bool], dtype,
