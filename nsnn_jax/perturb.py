@@ -536,8 +536,8 @@ def flip_spikes(beta: float, key_name: str = "flip", mode: str = "bernoulli") ->
     spikes with the key ``module.make_rng(key_name)``, so the model is applied
     with ``rngs={'noise': k1, key_name: k2}``. The flips happen inside the
     network: the next layer receives the flipped spikes. What a layer sows
-    (``firing_rate``, ``spikes``) is its output before the flip. Layers with
-    ``params=None`` (ReLU) are left alone. ``beta = 0`` installs nothing and
+    (``firing_rate``, ``spikes``) is its output before the flip. The ReLU
+    floor's layers (:class:`~nsnn_jax.layers.ReluFloor`) are left alone. ``beta = 0`` installs nothing and
     draws nothing: the model is exactly the same and needs no ``key_name`` rng.
     The ``'noise'`` stream is not touched, so the membrane noise is the same
     with and without flips for the same ``'noise'`` key.
@@ -571,11 +571,7 @@ def flip_spikes(beta: float, key_name: str = "flip", mode: str = "bernoulli") ->
     def interceptor(next_fun, args, kwargs, context):
         out = next_fun(*args, **kwargs)
         module = context.module
-        if (
-            context.method_name != "__call__"
-            or not isinstance(module, layers.SpikingNeuron)
-            or module.params is None
-        ):
+        if context.method_name != "__call__" or not isinstance(module, layers.SpikingNeuron):
             return out
         if mode == "exact":
             return flip_exact(out, module.make_rng(key_name), beta, batch_axis=1)
