@@ -37,8 +37,9 @@ and :func:`~nsnn_jax.data.events.frames.events_to_frames` integrates (channel
 written as recordings with :func:`~nsnn_jax.data.events.aedat.write_aedat31`
 or (sensors up to 128 x 128) :func:`~nsnn_jax.data.events.aedat.write_aedat2`.
 
-Numpy only: the loop runs over time samples, vectorised over the pixels of a
-batch of images.
+Numpy only, in float32: the loop runs over time samples, vectorised over the
+pixels of a batch of images (about 10 ms of one CPU core per 28 x 28 image
+with the default settings).
 """
 
 from __future__ import annotations
