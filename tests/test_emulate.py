@@ -202,7 +202,7 @@ def test_dvs_cifar_config_checks_the_emulated_settings():
     assert all(source.startswith("small-scale setting") for name, source in config.recipe_sources.items()
                if name in ("size", "timesteps", "epochs", "lr", "batch_size", "dvs_split"))
     bad = [dict(dataset="fashion_mnist_dvs", size=31), dict(dataset="fashion_mnist_dvs", resize="bilinear"),
-           dict(dataset="fashion_mnist_dvs", dvs_split="9k1k"), dict(dataset="cifar10_dvs", train_limit=5),
+           dict(dataset="fashion_mnist_dvs", dvs_split="9k1k"),
            dict(dataset="cifar10_dvs", arch="sevenb"), dict(dataset="fashion_mnist_dvs", arch="sevenb", size=28)]
     for flags in bad:
         with pytest.raises(ValueError):

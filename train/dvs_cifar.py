@@ -66,10 +66,6 @@ class DvsCifarConfig(dvs_common.DvsConfig):
     dvs_split: Optional[str] = option(None, "9k1k: the paper's split; 70-30: the authors' script, per class; "
                                             "60k10k: Fashion-MNIST's (default: the recipe)",
                                       tuple(dict.fromkeys(sum(DVS_SPLITS.values(), ()))))
-    train_limit: int = option(0, "fashion_mnist_dvs: emulate and train on only the first N training images "
-                                 "(0: all 60000)")
-    test_limit: int = option(0, "fashion_mnist_dvs: emulate and test on only the first N test images "
-                                "(0: all 10000)")
 
     def validate(self) -> None:
         super().validate()
@@ -80,10 +76,6 @@ class DvsCifarConfig(dvs_common.DvsConfig):
         if ONLY_ON.get(self.arch, self.dataset) != self.dataset:
             raise ValueError(f"{flag('arch')}={self.arch!r} is invalid with --dataset {self.dataset}: it trains on "
                              f"--dataset {ONLY_ON[self.arch]} only.")
-        for name in ("train_limit", "test_limit"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{flag(name)}={getattr(self, name)!r} is invalid: expected an integer >= 0 "
-                                 "(0: all).")
         if self.dataset == "fashion_mnist_dvs":
             if self.resize != "bin":
                 raise ValueError(f"{flag('resize')}={self.resize!r} is invalid with --dataset fashion_mnist_dvs: "
@@ -94,9 +86,6 @@ class DvsCifarConfig(dvs_common.DvsConfig):
             if self.arch == "sevenb" and self.size < 32:
                 raise ValueError(f"{flag('size')}={self.size!r} is too small for --arch sevenb: its five 2x2 "
                                  "poolings need >= 32.")
-        elif self.train_limit or self.test_limit:
-            raise ValueError(f"{flag('train_limit')} and {flag('test_limit')} apply to --dataset "
-                             f"fashion_mnist_dvs only, got --dataset {self.dataset}.")
 
 
 def load_data(config: DvsCifarConfig) -> Dataset:

@@ -10,6 +10,11 @@ loss, data settings). Each value is a :class:`Sourced` naming its source:
 ``"not published: our choice"``. Where the code and Table 4 disagree, Table 4
 wins and the source text names the other value.
 
+Beside the authors' rows, :data:`RECIPES` holds this project's small-scale
+setting, Fashion-MNIST (28x28x1) at reduced width on a CPU (the paper has no
+conv Fashion-MNIST run): its values are marked :data:`SMALL_SCALE` and its
+recipes ``published=False``.
+
 Table 4 prints "2/4" for T and "a/b" for the batch of the CIFAR rows: T = 2 is
 the default and ``--timesteps 4`` picks the T = 4 batch
 (:meth:`Recipe.batch_size`).
@@ -42,9 +47,9 @@ __all__ = ["Sourced", "Recipe", "RECIPES", "ALGORITHMS", "NEURONS", "DATASETS", 
 
 ALGORITHMS = ("stbp", "tdbn", "tet")
 NEURONS = ("noisy", "lif")
-DATASETS = ("cifar10", "cifar100", "cifar10_dvs", "dvs_gesture", "fashion_mnist_dvs")
+DATASETS = ("cifar10", "cifar100", "cifar10_dvs", "dvs_gesture", "fashion_mnist", "fashion_mnist_dvs")
 GIVEN = "given"  # the source recorded for a value given explicitly that differs from the recipe's
-# How every value of the small-scale setting (not the paper's) names its source.
+# How every value of the small-scale settings (Fashion-MNIST and its emulated events, not in the paper) names its source.
 SMALL_SCALE = "small-scale setting of this project, not the paper's"
 
 
@@ -87,6 +92,8 @@ def recipe_name(dataset: str, arch: str, algorithm: str, neuron: str) -> str:
 
 # -- what every row of a data set shares ---------------------------------------------------
 
+EPOCHS_SMALL = 10  # the epochs of the small-scale rows
+
 _SHARED = {
     "schedule_unit": Sourced("epoch", "main_cifar10.py L188-191, L366-370: CosineAnnealingLR(T_max=epochs), "
                                       "stepped once per epoch"),
@@ -96,6 +103,7 @@ _SHARED = {
     "surrogate": Sourced("erf", "paper Sec. 4 and models/LIF.py: ERF surrogate 1/sqrt(pi) exp(-x^2) "
                                 "(used by --neuron lif only)"),
     "surrogate_alpha": Sourced(1.0, "main_cifar10.py L46: --alpha 1.0"),
+    "width": Sourced(1.0, "paper Table 5 (7B-Net: Fang et al. 2021): the published channel counts"),
 }
 
 _CIFAR_SHARED = {
@@ -149,6 +157,17 @@ _SHARED_BY_DATASET = {
         "sigma": Sourced(0.3, "paper Sec. 4.1 (0.3 for DVS-Gesture)"),
         "timesteps": Sourced(16, "paper Table 1 (T = 16)"),
         "tet_lambda": Sourced(0.05, "not published: our choice (no TET run on DVS-Gesture)"),
+    },
+    "fashion_mnist": {
+        "epochs": Sourced(EPOCHS_SMALL, f"{SMALL_SCALE}: minutes per epoch on a CPU at width 0.125"),
+        "width": Sourced(0.125, f"{SMALL_SCALE}: 1/8 of the published channels, trainable on a CPU"),
+        "sigma": Sourced(0.3, f"{SMALL_SCALE}: the CIFAR value of paper Sec. 4.1"),
+        "autoaugment": Sourced(False, f"{SMALL_SCALE}: AutoAugment's CIFAR-10 policy is for colour images; "
+                                      "training augmentation is a random crop (2-pixel zero padding) and a "
+                                      "horizontal flip"),
+        "normalization": Sourced("dataset", f"{SMALL_SCALE}: z-scored with the training set's mean 0.2860 and "
+                                            "std 0.3530 (nsnn_jax.data.idx.MEAN_STD)"),
+        "tet_lambda": Sourced(0.05, f"{SMALL_SCALE}: the CIFAR value of Table 4"),
     },
 }
 
@@ -207,11 +226,15 @@ _OUR_CHOICE = {
     ("dvs", "vggsnn"): (Sourced(0.0003, "not published: our choice"), 32, 10),
     ("dvs", "resnet19"): (Sourced(0.0005, "not published: our choice"), 20, 10),
     ("dvs", "sevenb"): (Sourced(0.001, "not published: our choice (no Table 4 row for DVS-Gesture)"), 16, 16),
+    ("small", "resnet18"): (Sourced(0.002, f"{SMALL_SCALE}: the NSNN CIFAR-10 ResNet-18* value of Table 4"),
+                            128, 2),
+    ("small", "resnet19"): (Sourced(0.003, f"{SMALL_SCALE}: run_training.sh's CIFAR-10 ResNet-19 value"), 128, 2),
+    ("small", "vggsnn"): (Sourced(0.001, SMALL_SCALE), 128, 2),
 }
 
 
-# Learning rate and batch of the small-scale setting, per (dataset, arch), for every algorithm and neuron.
-_SMALL_SCALE_ROWS = {
+# Learning rate and batch of the emulated-event small-scale setting, per (dataset, arch), for every algorithm and neuron.
+_EVENT_SMALL_SCALE = {
     ("fashion_mnist_dvs", "vggsnn"): (Sourced(0.001, f"{SMALL_SCALE}: Adam's usual 0.001 for short runs at reduced "
                                                      "--width, not tuned (DVS-CIFAR: 0.0003, Table 4)"),
                                       Sourced(32, f"{SMALL_SCALE} (DVS-CIFAR's 32, Table 4)")),
@@ -249,8 +272,30 @@ def _table4_recipe(dataset, arch, algorithm, neuron, lr, batches, note) -> Recip
     return Recipe(recipe_name(dataset, arch, algorithm, neuron), values, batch_by_t)
 
 
+# -- this project's small-scale setting (not in the paper) ----------------------------------
+
+# (dataset, arch, algorithm, neuron, lr, {T: batch}): the conv classifier of the small-scale runs, NSNN and
+# DSNN at the learning rates of their CIFAR-10 CIFARNet rows of Table 4, a batch of 128 and T = 2.
+_SMALL_SCALE_ROWS = [
+    ("fashion_mnist", "cifarnet", "stbp", "noisy", 0.003, {2: 128}),
+    ("fashion_mnist", "cifarnet", "stbp", "lif", 0.004, {2: 128}),
+]
+
+
+def _small_scale_recipe(dataset, arch, algorithm, neuron, lr, batches) -> Recipe:
+    values = _shared(dataset, arch, algorithm)
+    values["lr"] = Sourced(lr, f"{SMALL_SCALE}: the value of Table 4's CIFAR-10 {arch} {neuron} row")
+    values["timesteps"] = Sourced(min(batches), f"{SMALL_SCALE}: T = 2 as Table 4's CIFAR rows by default")
+    batch_by_t = {t: Sourced(b, SMALL_SCALE) for t, b in batches.items()}
+    if neuron == "lif":
+        values["sigma"] = Sourced(values["sigma"].value,
+                                  values["sigma"].source + " (the DSNN has no noise; used by --surrogate match only)")
+    return Recipe(recipe_name(dataset, arch, algorithm, neuron), values, batch_by_t, published=False)
+
+
 RECIPES: dict[tuple[str, str, str, str], Recipe] = {
-    row[:4]: _table4_recipe(*row) for row in _TABLE4
+    **{row[:4]: _table4_recipe(*row) for row in _TABLE4},
+    **{row[:4]: _small_scale_recipe(*row) for row in _SMALL_SCALE_ROWS},
 }
 
 
@@ -285,19 +330,20 @@ def get_recipe(dataset: str, arch: str, algorithm: str, neuron: str) -> Recipe:
             values["timesteps"] = Sourced(nearest.values["timesteps"].value, note)
             batch_by_t = {t: Sourced(b.value, note) for t, b in nearest.batch_by_timesteps.items()}
             return Recipe(name, values, batch_by_t, published=False)
-    if (dataset, arch) in _SMALL_SCALE_ROWS:
-        lr, batch = _SMALL_SCALE_ROWS[(dataset, arch)]
+    if (dataset, arch) in _EVENT_SMALL_SCALE:
+        lr, batch = _EVENT_SMALL_SCALE[(dataset, arch)]
         values["lr"] = lr
         return Recipe(name, values, {values["timesteps"].value: batch}, published=False)
-    group = "cifar" if dataset in ("cifar10", "cifar100") else "dvs"
+    group = {"cifar10": "cifar", "cifar100": "cifar", "fashion_mnist": "small"}.get(dataset, "dvs")
     if (group, arch) not in _OUR_CHOICE:
         raise ValueError(f"No recipe for architecture {arch!r} on {dataset}: expected one of "
                          f"{sorted({k[1] for k in RECIPES if k[0] == dataset} | {a for g, a in _OUR_CHOICE if g == group})}.")
     lr, batch, timesteps = _OUR_CHOICE[(group, arch)]
+    chosen = SMALL_SCALE if group == "small" else "not published: our choice"
     values["lr"] = lr
     if "timesteps" not in values:  # DVS data sets fix T
-        values["timesteps"] = Sourced(timesteps, "not published: our choice")
-    batch_by_t = {values["timesteps"].value: Sourced(batch, "not published: our choice")}
+        values["timesteps"] = Sourced(timesteps, chosen)
+    batch_by_t = {values["timesteps"].value: Sourced(batch, chosen)}
     return Recipe(name, values, batch_by_t, published=False)
 
 
