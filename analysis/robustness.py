@@ -420,9 +420,8 @@ def main(argv: Optional[Sequence[str]] = None, data=None) -> dict:
                 config, task, variables = common.load(workdir, data, model_options)
                 check_inputs(task, args.attack)
                 rows += sweep_run(workdir, config, task, variables, args)
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            raise SystemExit(1) from error
+        except ValueError as error:  # every process of a job alike: all stop now, none waits at shutdown
+            devices.fail_job(error)
         print_table(rows)
         paths = write_table(rows, args.out, args.attack)
         print("wrote " + ", ".join(paths))

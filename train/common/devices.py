@@ -194,6 +194,15 @@ def is_main_process() -> bool:
     return jax.process_index() == 0
 
 
+def any_process(flag: bool) -> bool:
+    """Whether ``flag`` holds on any process of the job (a collective: every process must call it)."""
+    if jax.process_count() == 1:
+        return bool(flag)
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.int32(bool(flag)))))
+
+
 def data_mesh() -> Mesh:
     """A 1-D mesh over every device of every process, axis ``'data'``."""
     return Mesh(np.asarray(jax.devices()), ("data",))
