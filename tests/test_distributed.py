@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +23,15 @@ from train.common import devices, restore
 pytestmark = [pytest.mark.standard_promotion, pytest.mark.slow]
 HEARTBEAT = 5  # seconds: NSNN_JAX_HEARTBEAT_TIMEOUT of these jobs
 ARGS = [*TINY[:-2], "--epochs", "2"]
+# CIFARNet at 1/16 width, T = 2, 32 training images: a vision command's whole pipeline, quickly compiled.
+VISION = ["--arch", "cifarnet", "--width", "0.0625", "--timesteps", "2", "--batch-size", "8", "--epochs", "2",
+          "--lr", "0.003"]
+FAST = {"JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
+TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}  # one process
+# FGSM with the authors' per-step sign, the one-sample and the 2-sample (EOT) gradient; 11 images in
+# batches of 4: the last batch is padded to a multiple of the devices.
+ROBUSTNESS = ["--attack", "fgsm", "--fgsm-sign", "per-step", "--strengths", "0,0.1", "--seeds", "2", "--samples", "2",
+              "--limit", "11", "--batch-size", "4"]
 
 
 def free_port():
@@ -101,19 +111,13 @@ def test_two_processes_write_once_equal_two_devices_and_resume(tmp_path):
     assert "final" not in out1 and "epoch 1/2" not in err1 and "epoch 1/2" in err0  # process 1 is quiet
 
     one = str(tmp_path / "two_devices")
-    (rc, _, err), = finish(launch(1, ["--data-dir", data, "--workdir", one, *ARGS],
-                                  env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}))
+    (rc, _, err), = finish(launch(1, ["--data-dir", data, "--workdir", one, *ARGS], env=TWO_DEVICES))
     assert rc == 0, err[-3000:]
     assert "2 cpu device(s)" in err
     assert without_timing(read_metrics(one)) == without_timing(records)
 
     # The analysis of the run by the same two processes: trials over both, one result, written once.
-    port = free_port()
-    analysis = [subprocess.Popen(
-        [sys.executable, "-m", "analysis.fano", "--workdir", two, "--samples", "6", "--trials", "5",
-         "--coordinator-address", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
-        cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": REPO}) for i in range(2)]
+    analysis = launch(2, ["--workdir", two, "--samples", "6", "--trials", "5"], command="analysis.fano")
     (rc0, out0, err0), (rc1, out1, err1) = finish(analysis)
     assert rc0 == 0 and rc1 == 0, err0[-3000:] + err1[-3000:]
     assert "wrote" in out0 and "wrote" not in out1
@@ -122,6 +126,22 @@ def test_two_processes_write_once_equal_two_devices_and_resume(tmp_path):
     alone = fano.main(["--workdir", two, "--samples", "6", "--trials", "5"])
     assert by_two["trials"] == 5 and by_two["fano_factor_per_sample"] == alone["fano_factor_per_sample"]
     assert by_two["stability_per_sample"] == alone["stability_per_sample"]
+
+    # The attack of the run by the two processes, each image on one device of one of them, and by one process of two.
+    by_two, by_one = str(tmp_path / "attacked_by_two"), str(tmp_path / "attacked_by_one")
+    (rc0, out0, err0), (rc1, out1, err1) = finish(launch(
+        2, ["--workdir", two, *ROBUSTNESS, "--out", by_two], command="analysis.robustness"))
+    assert rc0 == 0 and rc1 == 0, err0[-3000:] + err1[-3000:]
+    assert "wrote" in out0 and "wrote" not in out1
+    assert sorted(os.listdir(by_two)) == ["robustness-fgsm.csv", "robustness-fgsm.json", "robustness-fgsm.png"]
+    (rc, _, err), = finish(launch(1, ["--workdir", two, *ROBUSTNESS, "--out", by_one], env=TWO_DEVICES,
+                                  command="analysis.robustness"))
+    assert rc == 0, err[-3000:]
+    with open(os.path.join(by_two, "robustness-fgsm.json")) as f, \
+            open(os.path.join(by_one, "robustness-fgsm.json")) as g:
+        rows_two, rows_one = json.load(f)["rows"], json.load(g)["rows"]
+    assert [r["variant"] for r in rows_two] == ["single", "single", "eot2", "eot2"]
+    assert rows_two == rows_one
 
     # Both processes killed once epoch 1's checkpoint is saved; the job resumed with two processes.
     resumed = str(tmp_path / "resumed")
@@ -136,18 +156,7 @@ def test_two_processes_write_once_equal_two_devices_and_resume(tmp_path):
     assert without_timing(read_metrics(resumed)) == without_timing(records)
 
 
-# CIFARNet at 1/16 width, T = 2, 32 training images: a vision command's whole pipeline, quickly compiled.
-VISION = ["--arch", "cifarnet", "--width", "0.0625", "--timesteps", "2", "--batch-size", "8", "--epochs", "2",
-          "--lr", "0.003"]
-FAST = {"JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
-TWO_DEVICES = {**FAST, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-# FGSM with the authors' per-step sign, the one-sample and the 2-sample (EOT) gradient; 11 images in
-# batches of 4: the last batch is padded to a multiple of the devices.
-ROBUSTNESS = ["--attack", "fgsm", "--strengths", "0,0.1", "--seeds", "1", "--samples", "2", "--limit", "11",
-              "--batch-size", "4"]
-
-
-def test_vision_command_and_robustness_by_two_processes_equal_two_devices(tmp_path):
+def test_vision_command_by_two_processes_equals_two_devices(tmp_path):
     archive = make_archive(tmp_path / "cifar")
     two, one = str(tmp_path / "two_processes"), str(tmp_path / "two_devices")
     (rc0, out0, err0), (rc1, out1, err1) = finish(launch(
@@ -156,26 +165,30 @@ def test_vision_command_and_robustness_by_two_processes_equal_two_devices(tmp_pa
     assert "final test_accuracy=" in out0 and "final" not in out1
     records = read_metrics(two)
     assert [r["epoch"] for r in records] == [1, 2]  # one line per epoch
-    (rc, _, err), = finish(launch(1, ["--data-dir", archive, "--workdir", one, *VISION], env=TWO_DEVICES,
+    (rc, _, err), = finish(launch(1, ["--data-dir", archive, "--workdir", one, *VISION], env={**FAST, **TWO_DEVICES},
                                   command="train.cifar"))
     assert rc == 0 and "2 cpu device(s)" in err, err[-3000:]
     assert without_timing(read_metrics(one)) == without_timing(records)
 
-    # The attack of the run by the two processes, each image on one device of one of them, and by one of two.
-    by_two, by_one = str(tmp_path / "attacked_by_two"), str(tmp_path / "attacked_by_one")
-    (rc0, out0, err0), (rc1, out1, err1) = finish(launch(
-        2, ["--workdir", two, *ROBUSTNESS, "--out", by_two], env=FAST, command="analysis.robustness"))
-    assert rc0 == 0 and rc1 == 0, err0[-3000:] + err1[-3000:]
-    assert "wrote" in out0 and "wrote" not in out1
-    assert sorted(os.listdir(by_two)) == ["robustness-fgsm.csv", "robustness-fgsm.json", "robustness-fgsm.png"]
-    (rc, _, err), = finish(launch(1, ["--workdir", two, *ROBUSTNESS, "--out", by_one], env=TWO_DEVICES,
-                                  command="analysis.robustness"))
+
+
+@pytest.mark.skipif(shutil.which("mpirun") is None, reason="Open MPI's mpirun is not installed")
+def test_mpirun_job_equals_two_devices(tmp_path):
+    """Under ``mpirun -np 2`` JAX's Open MPI detection joins the processes: one result, the figures of two devices."""
+    data = make_idx_dir(tmp_path / "data")
+    by_mpi, one = str(tmp_path / "mpirun"), str(tmp_path / "two_devices")
+    root = ["--allow-run-as-root"] if os.geteuid() == 0 else []
+    job = subprocess.Popen(
+        ["mpirun", "-np", "2", "--oversubscribe", *root, sys.executable, "-m", "train.fmnist",
+         "--data-dir", data, "--workdir", by_mpi, *ARGS], cwd=REPO, text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env={**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": REPO,
+                                     "PYTHONFAULTHANDLER": "1", "NSNN_JAX_HEARTBEAT_TIMEOUT": str(HEARTBEAT)})
+    (rc, out, err), = finish([job])
     assert rc == 0, err[-3000:]
-    with open(os.path.join(by_two, "robustness-fgsm.json")) as f, \
-            open(os.path.join(by_one, "robustness-fgsm.json")) as g:
-        rows_two, rows_one = json.load(f)["rows"], json.load(g)["rows"]
-    assert [r["variant"] for r in rows_two] == ["single", "single", "eot2", "eot2"]
-    assert rows_two == rows_one
+    assert out.count("final test_accuracy=") == 1 and "2 cpu device(s)" in err  # both ranks' output, merged
+    (rc, _, err), = finish(launch(1, ["--data-dir", data, "--workdir", one, *ARGS], env=TWO_DEVICES))
+    assert rc == 0, err[-3000:]
+    assert without_timing(read_metrics(by_mpi)) == without_timing(read_metrics(one))
 
 
 def test_a_lost_peer_ends_the_job_within_the_bound(tmp_path):
