@@ -45,8 +45,8 @@ def load(workdir: str, data: Optional[Dataset] = None, model_options: Optional[d
     except (FileNotFoundError, ValueError) as error:
         devices.fail_job(error)
     except Exception as error:  # a checkpoint that does not fit the rebuilt model
-        print(f"error: the checkpoint in {workdir} does not match its config.json: {error}", file=sys.stderr)
-        raise SystemExit(1) from error
+        # fail_job: in a job every process stops at once (none waits for the others at shutdown)
+        devices.fail_job(ValueError(f"the checkpoint in {workdir} does not match its config.json: {error}"))
 
 
 def run_trials(task, variables, raw_inputs, key, n_trials, layer, batch=100, label="trials"):

@@ -67,7 +67,7 @@ import numpy as np
 
 from analysis import common
 from nsnn_jax import losses, perturb
-from train.common import cli, command, registry, rundir
+from train.common import cli, command, devices, registry, rundir
 from train.common.progress import Progress
 
 ATTACKS = ("fgsm", "do", "flip", "eventdrop")
@@ -154,15 +154,43 @@ def sequence_model(task):
 
 
 def make_scorer(model, loss, variables, flip_mode: str = "bernoulli"):
-    """Jitted ``(x, y, key, beta) -> (loss_sum, correct_sum)`` with stochastic inference (spikes flipped at beta)."""
+    """Jitted ``(x, y, weight, key, beta) -> (loss_sum, correct_sum)`` with stochastic inference (spikes flipped at beta).
 
-    def score(x, y, key, beta):
+    ``weight`` (B,) is 1 for the examples counted and 0 for the padding rows
+    of a batch (see :func:`padded_batch`).
+    """
+
+    def score(x, y, weight, key, beta):
         noise_key, flip_key = jax.random.split(key)
         with perturb.flip_spikes(beta, mode=flip_mode):
             outputs = model.apply(variables, x, train=False, rngs={"noise": noise_key, "flip": flip_key})
-        return jnp.sum(loss(outputs, y)), jnp.sum(losses.correct(outputs, y))
+        return jnp.sum(weight * loss(outputs, y)), jnp.sum(weight * losses.correct(outputs, y))
 
-    return jax.jit(score, static_argnums=3)
+    return jax.jit(score, static_argnums=4)
+
+
+def padded_batch(x: np.ndarray, y: np.ndarray, devices_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A batch grown to a multiple of ``devices_count`` rows (copies of its last), and the weights ``(B,)`` that count only the real ones.
+
+    One device never pads, so a one-device sweep scores exactly the batches given.
+    """
+    weight = np.ones(len(x), np.float32)
+    pad = -len(x) % devices_count
+    if pad:
+        x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
+        y = np.concatenate([y, np.repeat(y[-1:], pad, 0)])
+        weight = np.concatenate([weight, np.zeros(pad, np.float32)])
+    return x, y, weight
+
+
+def make_batch_keys(mesh):
+    """Jitted ``(seed, index) -> (attack, score, drop, preprocess)`` keys of batch ``index``, copies on every device of ``mesh``."""
+
+    def batch_keys(seed, index):
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), index), SWEEP_STREAM)
+        return tuple(jax.random.split(key, 4))
+
+    return jax.jit(batch_keys, out_shardings=devices.replicated(mesh))
 
 
 def make_attack(task, variables, attack: str, samples: int, args, settings: dict[str, str]):
@@ -210,6 +238,13 @@ def sweep_run(workdir: str, config, task, variables, args) -> list[dict[str, Any
     attacks = {name: make_attack(task, variables, args.attack, k, args, settings) for name, k in variants.items()
                if args.attack in ("fgsm", "do")}
     batches = range(0, len(test_x), args.batch_size)
+    # Every batch is split over all devices of all processes: one process of N devices and N
+    # processes of one give the same figures, and every process ends with the same table.
+    mesh = devices.data_mesh()
+    batch_keys = make_batch_keys(mesh)
+    preprocess = jax.jit(lambda x, key: task.preprocess(x, key, False))
+    drop = jax.jit(lambda x, key, rho: perturb.event_drop(x, key, rho, mode=settings["eventdrop_mode"]),
+                   static_argnums=2)
     rows = []
     progress = Progress(len(variants) * len(args.strengths) * args.seeds * len(batches),
                         f"{os.path.basename(os.path.normpath(workdir))} {args.attack}", args.batch_size)
@@ -224,10 +259,10 @@ def sweep_run(workdir: str, config, task, variables, args) -> list[dict[str, Any
             for seed in range(args.seeds):
                 totals = np.zeros(2)
                 for index, start in enumerate(batches):
-                    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), index), SWEEP_STREAM)
-                    attack_key, score_key, drop_key, preprocess_key = jax.random.split(key, 4)
-                    x = task.preprocess(jnp.asarray(test_x[start:start + args.batch_size]), preprocess_key, False)
-                    y = jnp.asarray(test_y[start:start + args.batch_size])
+                    attack_key, score_key, drop_key, preprocess_key = batch_keys(np.int32(seed), np.int32(index))
+                    x, y, weight = (devices.shard_batch(mesh, a) for a in padded_batch(
+                        test_x[start:start + args.batch_size], test_y[start:start + args.batch_size], mesh.size))
+                    x = preprocess(x, preprocess_key)
                     beta, scorer = 0.0, score
                     if args.attack in ("fgsm", "do") and strength > 0:
                         x = attacks[variant](x, y, attack_key, strength)
@@ -235,8 +270,8 @@ def sweep_run(workdir: str, config, task, variables, args) -> list[dict[str, Any
                     elif args.attack == "flip":
                         beta = float(strength)
                     elif args.attack == "eventdrop" and strength > 0:
-                        x = perturb.event_drop(x, drop_key, strength, mode=settings["eventdrop_mode"])
-                    loss_sum, correct_sum = scorer(x, y, score_key, beta)
+                        x = drop(x, drop_key, strength)
+                    loss_sum, correct_sum = scorer(x, y, weight, score_key, beta)
                     totals += (float(loss_sum), float(correct_sum))
                     progress.update(1)
                 per_seed.append(totals / len(test_x))
@@ -385,9 +420,8 @@ def main(argv: Optional[Sequence[str]] = None, data=None) -> dict:
                 config, task, variables = common.load(workdir, data, model_options)
                 check_inputs(task, args.attack)
                 rows += sweep_run(workdir, config, task, variables, args)
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            raise SystemExit(1) from error
+        except ValueError as error:  # every process of a job alike: all stop now, none waits at shutdown
+            devices.fail_job(error)
         print_table(rows)
         paths = write_table(rows, args.out, args.attack)
         print("wrote " + ", ".join(paths))

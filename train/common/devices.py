@@ -186,12 +186,22 @@ def initialize_distributed(settings: DistributedSettings) -> bool:
         raise RuntimeError(
             f"process {settings.process_id} of {settings.num_processes} could not join the job at "
             f"{settings.coordinator_address or settings.cluster}: {error}") from error
+    sys.excepthook = end_job_on_uncaught
     return True
 
 
 def is_main_process() -> bool:
     """Whether this process writes the run's files and prints progress (process 0)."""
     return jax.process_index() == 0
+
+
+def any_process(flag: bool) -> bool:
+    """Whether ``flag`` holds on any process of the job (a collective: every process must call it)."""
+    if jax.process_count() == 1:
+        return bool(flag)
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.int32(bool(flag)))))
 
 
 def data_mesh() -> Mesh:
@@ -250,15 +260,27 @@ def quiet_unless_main() -> None:
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115
 
-    def loud_excepthook(kind, value, traceback):
-        sys.__excepthook__(kind, value, traceback)  # writes to sys.stderr: point it back first
+    previous = sys.excepthook  # end_job_on_uncaught in a job: prints the traceback and exits at once
 
     def hook(kind, value, traceback):
-        sys.stderr = sys.__stderr__
+        sys.stderr = sys.__stderr__  # the traceback goes to the real stderr
         report_error(f"{kind.__name__}: {value}")
-        loud_excepthook(kind, value, traceback)
+        previous(kind, value, traceback)
 
     sys.excepthook = hook
+
+
+def end_job_on_uncaught(kind, value, traceback) -> None:
+    """``sys.excepthook`` of a job's processes: the traceback, then exit 1 at once.
+
+    A plain exit would wait in JAX's shutdown barrier (minutes) while the peers
+    wait in a collective this process never enters; exiting at once ends them
+    within the heartbeat timeout.
+    """
+    sys.__excepthook__(kind, value, traceback)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def report_error(message: str) -> None:

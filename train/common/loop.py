@@ -254,7 +254,9 @@ class Trainer:
         print(f"{self.task.name}: {self.parameter_count(state):,} parameters, "
               f"{jax.device_count()} {jax.devices()[0].platform} device(s), run folder {self.workdir}",
               file=sys.stderr)
-        if config.resume and store.latest_step() is not None:
+        # Decided together: a process that lists no checkpoint must not start afresh while its peers resume
+        # (restore_intact then makes every process take the same step, or stops them all with an error).
+        if config.resume and devices.any_process(store.latest_step() is not None):
             with warnings.catch_warnings(record=True) as damaged:
                 warnings.simplefilter("always")
                 state = store.restore_intact(state)

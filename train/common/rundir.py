@@ -51,8 +51,16 @@ def read_config(workdir: str) -> dict[str, Any]:
 
 
 def write_config(workdir: str, record: dict[str, Any]) -> None:
-    with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
-        f.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    """Writes ``config.json`` whole or not at all: the other processes of a job may be reading the old one."""
+    _replace(os.path.join(workdir, CONFIG_FILE), json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def _replace(path: str, text: str) -> None:
+    """Writes ``text`` to a temporary file beside ``path`` and renames it over ``path`` (atomic on POSIX)."""
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with open(temporary, "w") as f:
+        f.write(text)
+    os.replace(temporary, path)
 
 
 def check_resume(saved: dict[str, Any], record: dict[str, Any]) -> None:
@@ -86,8 +94,7 @@ def keep_metrics_before(path: str, epoch: int) -> None:
         return
     with open(path) as f:
         lines = [line for line in f if line.strip() and json.loads(line)["epoch"] < epoch]
-    with open(path, "w") as f:
-        f.writelines(lines)
+    _replace(path, "".join(lines))
 
 
 def read_metrics(workdir: str) -> list[dict[str, Any]]:
