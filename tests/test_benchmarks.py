@@ -5,6 +5,7 @@ import json
 import pytest
 
 from benchmarks import cifar as cifar_bench
+from benchmarks import long_t
 from benchmarks import peers as peers_bench
 from benchmarks import torch_peers
 from benchmarks import step as step_bench
@@ -139,3 +140,26 @@ def test_each_peer_neuron_gives_this_librarys_deterministic_spikes(peer):
     got = module(torch.from_numpy(currents)).detach().numpy()
     np.testing.assert_array_equal(got, np.asarray(jax.device_get(want)))
     assert 0.1 < got.mean() < 0.9
+
+
+def test_long_t_benchmark_sweeps_timesteps_unrolls_and_remat(capsys):
+    mlp = long_t.main(["--workloads", "mlp", "--timesteps", "3", "--unroll", "auto,1", "--mlp-batch-size", "2",
+                       "--rounds", "1", "--steps", "1"])
+    assert last_json_line(capsys) == json.loads(json.dumps(mlp))
+    conv = long_t.main(["--workloads", "conv", "--timesteps", "2", "--conv-batch-size", "1",
+                        "--conv-widths", "2,2,2", "--image-size", "8", "--rounds", "1", "--steps", "1"])
+    rows = {(r["workload"], r["timesteps"], r["candidate"]): r for r in mlp["rows"] + conv["rows"]}
+    assert set(rows) == {("mlp", 3, "unroll=auto"), ("mlp", 3, "unroll=1"),
+                         ("conv", 2, "unroll=auto"), ("conv", 2, "unroll=auto+remat")}
+    assert rows[("mlp", 3, "unroll=1")]["steps_per_iteration"] == 1
+    assert rows[("mlp", 3, "unroll=auto")]["steps_per_iteration"] == 3  # fully unrolled below the limit
+    assert rows[("conv", 2, "unroll=auto+remat")]["remat"] and not rows[("conv", 2, "unroll=auto")]["remat"]
+    for row in rows.values():
+        assert row["median_ms"] > 0 and row["compile_s"] > 0 and row["memory_bytes"] > 0
+        assert row["ms_per_timestep"] == pytest.approx(row["median_ms"] / row["timesteps"])
+
+
+def test_long_t_benchmark_rejects_a_bad_unroll(capsys):
+    with pytest.raises(SystemExit):
+        long_t.main(["--unroll", "auto,0"])
+    assert "--unroll" in capsys.readouterr().err
