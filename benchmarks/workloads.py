@@ -72,8 +72,8 @@ class PeerConvNet(blocks.ConvSNN):
     """The ``conv`` workload: ``conv3x3-BN-LIF`` per entry of ``conv_channels``,
     average pooling after all but the first, then a linear readout.
 
-    Attributes: those of :class:`nsnn_jax.models.blocks.ConvSNN`, plus
-    ``conv_channels``.
+    Attributes: those of :class:`nsnn_jax.models.blocks.ConvSNN` (``remat``
+    included), plus ``conv_channels``.
     """
 
     conv_channels: Sequence[int] = (64, 128, 256)
@@ -81,8 +81,9 @@ class PeerConvNet(blocks.ConvSNN):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False, deterministic: bool = False) -> jax.Array:
         x = self.checked_input(x)
+        conv = blocks.maybe_remat(blocks.SpikingConv, self.remat)
         for i, channels in enumerate(self.conv_channels):
-            x = blocks.SpikingConv(channels, self.neuron, self.norm, timesteps=self.timesteps,
+            x = conv(channels, self.neuron, self.norm, timesteps=self.timesteps,
                                    name=f"conv{i}", **self.layer_options())(x, train, deterministic)
             if i > 0:
                 x = blocks.avg_pool(x)

@@ -195,7 +195,12 @@ def lif_scan(
         ``None`` unrolls fully up to ``T = MAX_FULL_UNROLL`` and by
         ``PARTIAL_UNROLL`` beyond. A rolled loop costs a copy of the carry and
         a dynamic slice per step, which on CPU made the whole MLP training
-        step 1.9x slower at ``T = 8`` (``python -m benchmarks.step``).
+        step 1.9x slower at ``T = 8`` (``python -m benchmarks.step``). Beyond
+        ``T = 32`` the full unroll's compile time grows past its gain: at
+        ``T = 32`` the fully unrolled MLP step ran 1.48x faster than 8 steps
+        per iteration but compiled in 100 s against 18 s, and at ``T = 48``
+        8 per iteration compiles in 11 s (one run of ``python -m
+        benchmarks.long_t`` on a loaded 2-core CPU; benchmarks/README.md).
 
     Returns:
       A :class:`LIFOutput`.

@@ -7,8 +7,11 @@ post-synaptic factor ``dO/du``, which is why each family is paired with a
 classic surrogate gradient (see :mod:`nsnn_jax.surrogate`).
 
 A family is one class that owns everything about its law: ``cdf``, ``pdf``,
-``sample``, ``quantile`` (JAX) and ``quantile_f64`` (NumPy float64, for the
-tables of :mod:`nsnn_jax.sampling`), its surrogate twin (``surrogate_form``,
+``sample``, ``quantile`` (JAX), ``quantile_f64`` (NumPy float64, the exact
+reference) and ``level_quantile`` (the float32 quantile at the 16-bit levels
+``(k + 1/2) / 2^16`` of :mod:`nsnn_jax.sampling`, element-wise arithmetic
+without a table, its error against ``quantile_f64`` bounded by
+``level_quantile_rtol``), its surrogate twin (``surrogate_form``,
 ``surrogate_alpha``, ``from_surrogate_alpha``) and ``std``. Defining a subclass
 with a ``name`` registers it in :data:`NOISE_FAMILIES` (so :func:`get_noise`
 finds it) and as the twin of its surrogate form.
@@ -24,7 +27,7 @@ import dataclasses
 import math
 import numbers
 import statistics
-from typing import ClassVar
+from typing import ClassVar, Optional
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +49,44 @@ __all__ = [
 
 # name -> family class, filled as the classes are defined.
 NOISE_FAMILIES: dict[str, type] = {}
+
+LEVEL_BITS = 16
+_HALF = float(1 << LEVEL_BITS)  # 2^16: the odd numerator m = 2k + 1 of u = m / 2^17 is below 2 * _HALF
+
+
+def _odd_numerators(levels: jax.Array) -> jax.Array:
+    """``m = 2k + 1`` as float32 (exact: m < 2^17), so that ``u = m / 2^17``."""
+    return (jnp.asarray(levels).astype(jnp.uint32) * 2 + 1).astype(jnp.float32)
+
+
+def _nearer_end(m: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(n, sign)``: ``n = min(m, 2^17 - m)`` (``n / 2^17`` is the probability to the nearer end,
+    exact) and ``sign = -1`` below the median, ``+1`` above (``m`` is odd, never the median)."""
+    upper = m > _HALF
+    return jnp.where(upper, 2 * _HALF - m, m), jnp.where(upper, 1.0, -1.0).astype(jnp.float32)
+
+
+def _sin_cos_quarter(r: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(sin r, cos r)`` for ``r`` in ``[0, pi/4]``: Taylor series to ``r^9`` and ``r^10``
+    (truncation below ``3e-9`` relative), only products and sums."""
+    r2 = r * r
+    sin = r * (1.0 + r2 * (-1.0 / 6 + r2 * (1.0 / 120 + r2 * (-1.0 / 5040 + r2 * (1.0 / 362880)))))
+    cos = 1.0 + r2 * (-0.5 + r2 * (1.0 / 24 + r2 * (-1.0 / 720 + r2 * (1.0 / 40320 + r2 * (-1.0 / 3628800)))))
+    return sin, cos
+
+
+def _erfinv_giles(x: jax.Array, w: jax.Array) -> jax.Array:
+    """``erfinv(x)`` given ``w = -log(1 - x^2)``: M. Giles' single-precision polynomials
+    ("Approximating the erfinv function", GPU Computing Gems Jade, 2011)."""
+    central = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+               -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
+    tail = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+            -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
+    wc, wt = w - 2.5, jnp.sqrt(w) - 3.0
+    pc, pt = jnp.float32(central[0]), jnp.float32(tail[0])
+    for c, t in zip(central[1:], tail[1:]):
+        pc, pt = c + pc * wc, t + pt * wt
+    return jnp.where(w < 5.0, pc, pt) * x
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,8 +142,30 @@ class NoiseFamily:
         raise NotImplementedError
 
     def quantile_f64(self, u: np.ndarray) -> np.ndarray:
-        """The inverse CDF at ``u`` in ``(0, 1)``, NumPy float64 (tables built once, off the device)."""
+        """The inverse CDF at ``u`` in ``(0, 1)``, NumPy float64: the exact reference, off the device."""
         return self.scale * self.unit_quantile_f64(np.asarray(u, np.float64))
+
+    # Bound on |level_quantile(k) - quantile_f64((k + 1/2) / 2^16)| / |quantile_f64(...)| over all
+    # 2^16 levels and any scale (tests check every level); None: not stated (the generic version).
+    level_quantile_rtol: ClassVar[Optional[float]] = None
+
+    def level_quantile(self, levels: jax.Array) -> jax.Array:
+        """The quantile at ``u = (k + 1/2) / 2^16`` of integer levels ``k`` in ``[0, 2^16)``, float32.
+
+        Element-wise arithmetic (no table, no gather), so XLA fuses it with the
+        hash that draws the levels. Its relative error against
+        :meth:`quantile_f64` is at most :attr:`level_quantile_rtol` at every level.
+        This generic version evaluates :meth:`quantile` in float32 (no stated
+        bound); the families below use forms that keep the tails' and the
+        centre's relative precision.
+
+        Args:
+          levels: unsigned or non-negative integer levels, any shape.
+
+        Returns:
+          float32 noise values, the shape of ``levels``.
+        """
+        return self.quantile(_odd_numerators(levels) * (0.5 / _HALF))
 
     @property
     def std(self) -> float:
@@ -147,6 +210,15 @@ class Gaussian(NoiseFamily):
     def unit_quantile_f64(u):
         return np.vectorize(statistics.NormalDist().inv_cdf, otypes=[np.float64])(u)
 
+    level_quantile_rtol = 1e-6  # Giles' polynomial; 3.0e-7 measured on CPU
+
+    def level_quantile(self, levels):
+        # sigma * sqrt(2) * erfinv(2u - 1), with 2u - 1 = (m - 2^16) / 2^16 and
+        # 1 - (2u - 1)^2 = m (2^17 - m) / 2^32 formed from exact integers (no cancellation).
+        m = _odd_numerators(levels)
+        w = -jnp.log(m * (2 * _HALF - m) * (1.0 / _HALF**2))
+        return (self.scale * math.sqrt(2.0)) * _erfinv_giles((m - _HALF) * (1.0 / _HALF), w)
+
     @property
     def std(self):
         return self.scale
@@ -183,6 +255,14 @@ class Logistic(NoiseFamily):
     def unit_quantile_f64(u):
         return np.log(u) - np.log1p(-u)
 
+    level_quantile_rtol = 5e-7  # 2.6e-7 measured on CPU
+
+    def level_quantile(self, levels):
+        # log(u / (1 - u)) = sign * log1p((2^17 - 2n) / n) from the nearer end n: exact integers
+        # into one division and log1p, so the centre keeps its relative precision.
+        n, sign = _nearer_end(_odd_numerators(levels))
+        return (sign * self.scale) * jnp.log1p((2 * _HALF - 2 * n) / n)
+
     @property
     def std(self):
         return self.scale * math.pi / math.sqrt(3.0)
@@ -218,6 +298,12 @@ class Uniform(NoiseFamily):
     @staticmethod
     def unit_quantile_f64(u):
         return 2.0 * u - 1.0
+
+    level_quantile_rtol = 2e-7  # two roundings (scale, product); 9.6e-8 measured
+
+    def level_quantile(self, levels):
+        # a (2u - 1) = a (m - 2^16) / 2^16: exact up to the one product.
+        return (_odd_numerators(levels) - _HALF) * jnp.float32(self.scale / _HALF)
 
     @property
     def std(self):
@@ -263,6 +349,15 @@ class Triangular(NoiseFamily):
     def unit_quantile_f64(u):
         return np.where(u < 0.5, np.sqrt(2.0 * u) - 1.0, 1.0 - np.sqrt(2.0 * (1.0 - u)))
 
+    level_quantile_rtol = 5e-7  # 2.0e-7 measured on CPU
+
+    def level_quantile(self, levels):
+        # sign * a * (1 - sqrt(y)) with y = 2n / 2^17 from the nearer end, written
+        # (1 - y) / (1 + sqrt(y)) so that the centre does not cancel.
+        n, sign = _nearer_end(_odd_numerators(levels))
+        y = n * (1.0 / _HALF)
+        return (sign * self.scale) * ((_HALF - n) * (1.0 / _HALF)) / (1.0 + jnp.sqrt(y))
+
     @property
     def std(self):
         return self.scale / math.sqrt(6.0)
@@ -304,6 +399,19 @@ class Arctan(NoiseFamily):
     @staticmethod
     def unit_quantile_f64(u):
         return np.tan(math.pi * (u - 0.5))
+
+    level_quantile_rtol = 1e-6  # 2.4e-7 measured on CPU
+
+    def level_quantile(self, levels):
+        # gamma tan(pi (u - 1/2)) = sign * gamma * cot(pi t), t = n / 2^17 the nearer end's
+        # probability: tan(pi (1/2 - t)) for t >= 1/4, 1 / tan(pi t) below, so only angles in
+        # (0, pi/4] occur, where short Taylor series give sin and cos (XLA's tan is a slow
+        # scalar loop on CPU).
+        n, sign = _nearer_end(_odd_numerators(levels))
+        near_centre = n >= _HALF / 2
+        r = jnp.where(near_centre, _HALF - n, n) * (math.pi / (2 * _HALF))
+        sin, cos = _sin_cos_quarter(r)
+        return (sign * self.scale) * jnp.where(near_centre, sin, cos) / jnp.where(near_centre, cos, sin)
 
     @property
     def std(self):

@@ -2,13 +2,17 @@
 
 import json
 
+import jax
+import numpy as np
 import pytest
 
 from benchmarks import cifar as cifar_bench
+from benchmarks import long_t
+from benchmarks import noise_cost
 from benchmarks import peers as peers_bench
 from benchmarks import torch_peers
 from benchmarks import step as step_bench
-from nsnn_jax import cpu
+from nsnn_jax import cpu, noise, sampling
 
 pytestmark = [pytest.mark.standard_promotion,  # optax inside
               pytest.mark.usefixtures("fast_compilation")]
@@ -139,3 +143,46 @@ def test_each_peer_neuron_gives_this_librarys_deterministic_spikes(peer):
     got = module(torch.from_numpy(currents)).detach().numpy()
     np.testing.assert_array_equal(got, np.asarray(jax.device_get(want)))
     assert 0.1 < got.mean() < 0.9
+
+
+def test_long_t_benchmark_sweeps_timesteps_unrolls_and_remat(capsys):
+    mlp = long_t.main(["--workloads", "mlp", "--timesteps", "3", "--unroll", "auto,1", "--mlp-batch-size", "2",
+                       "--rounds", "1", "--steps", "1"])
+    assert last_json_line(capsys) == json.loads(json.dumps(mlp))
+    conv = long_t.main(["--workloads", "conv", "--timesteps", "2", "--conv-batch-size", "1",
+                        "--conv-widths", "2,2,2", "--image-size", "8", "--rounds", "1", "--steps", "1"])
+    rows = {(r["workload"], r["timesteps"], r["candidate"]): r for r in mlp["rows"] + conv["rows"]}
+    assert set(rows) == {("mlp", 3, "unroll=auto"), ("mlp", 3, "unroll=1"),
+                         ("conv", 2, "unroll=auto"), ("conv", 2, "unroll=auto+remat")}
+    assert rows[("mlp", 3, "unroll=1")]["steps_per_iteration"] == 1
+    assert rows[("mlp", 3, "unroll=auto")]["steps_per_iteration"] == 3  # fully unrolled below the limit
+    assert rows[("conv", 2, "unroll=auto+remat")]["remat"] and not rows[("conv", 2, "unroll=auto")]["remat"]
+    for row in rows.values():
+        assert row["median_ms"] > 0 and row["compile_s"] > 0 and row["memory_bytes"] > 0
+        assert row["ms_per_timestep"] == pytest.approx(row["median_ms"] / row["timesteps"])
+
+
+def test_long_t_benchmark_rejects_a_bad_unroll(capsys):
+    with pytest.raises(SystemExit):
+        long_t.main(["--unroll", "auto,0"])
+    assert "--unroll" in capsys.readouterr().err
+
+
+def test_noise_cost_benchmark_times_the_table_and_the_quantile(capsys):
+    result = noise_cost.main(["--what", "layer", "--layer-shape", "2,3,5", "--families", "gaussian,arctan",
+                              "--rounds", "1", "--steps", "1"])
+    assert last_json_line(capsys) == json.loads(json.dumps(result))
+    rows = result["results"]["layer"]
+    assert set(rows) == {"dsnn", "gaussian_table", "gaussian_quantile", "arctan_table", "arctan_quantile"}
+    assert rows["dsnn"]["median_x_dsnn"] == 1.0 and all(r["min_ms"] > 0 for r in rows.values())
+
+
+def test_the_table_sampler_draws_the_tables_values():
+    """The benchmark's reference (the gather) gives the float64 table's values at the same levels."""
+    family = noise.Gaussian(0.3)
+    key = jax.random.key(3)
+    with noise_cost.table_sampler():
+        old = np.asarray(sampling.draw_noise(family, key, (5, 7)))
+    new = np.asarray(sampling.draw_noise(family, key, (5, 7)))
+    np.testing.assert_allclose(old, new, rtol=2 * family.level_quantile_rtol)
+    assert np.all(np.isin(old, sampling.quantile_table(family)))
