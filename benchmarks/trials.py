@@ -154,8 +154,14 @@ def measure(config: str, args) -> dict:
     names = [name for name in args.candidates if not (name == "torch_loop" and torch_missing())]
     skipped = {name: torch_missing() for name in args.candidates if name not in names}
     runs, infos, first = {}, {}, {}
-    for name in names:
-        runs[name], infos[name] = build_candidate(name, config, args.width, args.trials, args.vmap_width, args.tiny)
+    for name in list(names):
+        try:
+            runs[name], infos[name] = build_candidate(name, config, args.width, args.trials, args.vmap_width,
+                                                      args.tiny)
+        except ValueError as error:  # e.g. a vmap too wide for the memory budget
+            names.remove(name)
+            skipped[name] = str(error)
+            continue
         first[name] = np.asarray(runs[name]())  # warm-up, and trial 0's spikes
     if "loop" in first:
         for name in ("sample_trials", "vmap"):

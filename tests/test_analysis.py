@@ -21,6 +21,7 @@ def tiny_model():
     return model, {"params": variables["params"]}, x
 
 
+@pytest.mark.usefixtures("fast_compilation")
 def test_trials_equal_a_python_loop_whatever_the_chunk_and_width():
     """Trial i is the model applied with split(key, n)[i]: in chunks, vectorised or not, on a mesh or not."""
     model, variables, x = tiny_model()
@@ -42,6 +43,7 @@ def test_trials_equal_a_python_loop_whatever_the_chunk_and_width():
     assert not np.array_equal(result.spikes["lif1"][0], result.spikes["lif1"][1])
 
 
+@pytest.mark.usefixtures("fast_compilation")
 def test_a_second_call_with_the_same_shapes_compiles_nothing():
     model, variables, x = tiny_model()
     sampler = trials.trial_sampler(model, variables, x, ["lif1"])
@@ -62,6 +64,7 @@ def tiny_conv():
     return model, {"params": variables["params"]}, x
 
 
+@pytest.mark.usefixtures("fast_compilation")
 def test_conv_chunks_keep_the_compiled_plan_within_a_small_budget():
     """The chosen chunk's own XLA memory analysis (activations and noise too) fits the budget; below one trial: an error."""
     model, variables, x = tiny_conv()
@@ -81,6 +84,7 @@ def test_conv_chunks_keep_the_compiled_plan_within_a_small_budget():
         sampler.plan(6, one - 1)
 
 
+@pytest.mark.usefixtures("fast_compilation")
 def test_a_budget_smaller_than_one_trial_is_a_clear_error():
     model, variables, x = tiny_model()
     with pytest.raises(ValueError, match="memory budget"):
