@@ -180,8 +180,21 @@ class SpikingDense(nn.Module):
         return neuron_layer(self.neuron, self.activation, name="lif")(currents, deterministic)
 
 
+def _check_pool_input(x: jax.Array, window: int, kind: str) -> None:
+    if x.ndim != 5 or x.shape[2] < window or x.shape[3] < window:
+        raise ValueError(f"{kind} of {window}x{window} needs (T, B, H, W, C) maps of at least {window}x{window}, "
+                         f"got shape {x.shape}: the input is too small for the network's poolings.")
+
+
 def avg_pool(x: jax.Array, window: int = 2) -> jax.Array:
-    """Average pooling of ``(T, B, H, W, C)`` over ``window x window`` tiles (stride ``window``, VALID)."""
+    """Average pooling of ``(T, B, H, W, C)`` over ``window x window`` tiles (stride ``window``, VALID).
+
+    Rows and columns past the last whole tile are dropped (an odd side loses one).
+
+    Raises:
+      ValueError: a map smaller than ``window``.
+    """
+    _check_pool_input(x, window, "average pooling")
     t, b, h, w, c = x.shape
     h, w = h // window * window, w // window * window
     tiles = x[:, :, :h, :w].reshape(t, b, h // window, window, w // window, window, c)
@@ -189,7 +202,12 @@ def avg_pool(x: jax.Array, window: int = 2) -> jax.Array:
 
 
 def max_pool(x: jax.Array, window: int = 2) -> jax.Array:
-    """Max pooling of ``(T, B, H, W, C)`` over ``window x window`` tiles (stride ``window``, VALID)."""
+    """Max pooling of ``(T, B, H, W, C)`` over ``window x window`` tiles (stride ``window``, VALID).
+
+    Raises:
+      ValueError: a map smaller than ``window``.
+    """
+    _check_pool_input(x, window, "max pooling")
     t, b, h, w, c = x.shape
     h, w = h // window * window, w // window * window
     tiles = x[:, :, :h, :w].reshape(t, b, h // window, window, w // window, window, c)

@@ -26,7 +26,12 @@ _STAGES = ((64, 128), (256, 256), (512, 512), (512, 512))
 class VGGSNN(blocks.ConvSNN):
     """The VGG-style SNN used for CIFAR and DVS-CIFAR10 (Deng et al. 2022).
 
-    The readout's input size follows the input (``512 * (H/16) * (W/16)``).
+    The readout's input size follows the input (``512 * (H//16) * (W//16)``
+    for sides that halve evenly). Each 2x2 pool drops an odd last row and
+    column, so a side that is not a multiple of 16 loses border pixels (28:
+    28-14-7-3-1, the last two pools ignore a row and column each); a side
+    below 16 leaves nothing to pool and raises ``ValueError``. ``train.cifar``
+    zero-pads Fashion-MNIST's 28x28 images to 32x32 for this network.
     Attributes: those of :class:`nsnn_jax.models.blocks.ConvSNN`.
     """
 

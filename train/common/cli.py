@@ -56,7 +56,7 @@ def build_parser(config_cls: type, description: str) -> argparse.ArgumentParser:
             kwargs["choices"] = field.metadata["choices"]
         origin = typing.get_origin(hint)
         args = typing.get_args(hint)
-        if hint is bool:
+        if hint is bool or hint == typing.Optional[bool]:  # Optional: None until given (the recipe fills it)
             kwargs.update(type=_parse_bool, nargs="?", const=True, metavar="BOOL")
         elif origin is tuple:
             kwargs.update(type=_int_tuple, metavar="N,N,...")

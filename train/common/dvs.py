@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from nsnn_jax.data import Dataset
 from train.common.config import flag, option
 from train.common.task import Task
-from train.common.vision import VisionConfig, build_model, make_loss
+from train.common.vision import VisionConfig, build_model, limit_data, make_loss
 
 SPLITS = ("number", "time")
 
@@ -67,7 +67,7 @@ def make_preprocess(max_shift: int) -> Callable:
 
 def build_task(config: DvsConfig, data: Dataset, name: str, classes: int, experiment: str,
                max_shift: int, **model_options) -> Task:
-    """A trainer task on event frames ``data``."""
+    """A trainer task on event frames ``data`` (cut to ``--train-limit``/``--test-limit``)."""
     model = build_model(config, classes, sequence_input=True, **model_options)
-    return Task(f"{name}-{config.arch}", model, data, make_loss(config), make_preprocess(max_shift),
+    return Task(f"{name}-{config.arch}", model, limit_data(config, data), make_loss(config), make_preprocess(max_shift),
                 experiment=experiment)

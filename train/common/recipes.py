@@ -10,6 +10,11 @@ loss, data settings). Each value is a :class:`Sourced` naming its source:
 ``"not published: our choice"``. Where the code and Table 4 disagree, Table 4
 wins and the source text names the other value.
 
+Beside the authors' rows, :data:`RECIPES` holds this project's small-scale
+setting, Fashion-MNIST (28x28x1) at reduced width on a CPU (the paper has no
+conv Fashion-MNIST run): its values are marked :data:`SMALL_SCALE` and its
+recipes ``published=False``.
+
 Table 4 prints "2/4" for T and "a/b" for the batch of the CIFAR rows: T = 2 is
 the default and ``--timesteps 4`` picks the T = 4 batch
 (:meth:`Recipe.batch_size`).
@@ -29,13 +34,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping, NamedTuple, Optional
 
-__all__ = ["Sourced", "Recipe", "RECIPES", "ALGORITHMS", "NEURONS", "DATASETS", "GIVEN", "get_recipe",
-           "resolve", "recipe_name"]
+__all__ = ["Sourced", "Recipe", "RECIPES", "ALGORITHMS", "NEURONS", "DATASETS", "GIVEN", "SMALL_SCALE",
+           "get_recipe", "resolve", "recipe_name"]
 
 ALGORITHMS = ("stbp", "tdbn", "tet")
 NEURONS = ("noisy", "lif")
-DATASETS = ("cifar10", "cifar100", "cifar10_dvs", "dvs_gesture")
+DATASETS = ("cifar10", "cifar100", "cifar10_dvs", "dvs_gesture", "fashion_mnist")
 GIVEN = "given"  # the source recorded for a value given explicitly that differs from the recipe's
+# The source of every value of the Fashion-MNIST rows, which are not in the paper.
+SMALL_SCALE = "not published: this project's small-scale setting (the paper has no conv Fashion-MNIST run)"
 
 
 class Sourced(NamedTuple):
@@ -77,6 +84,8 @@ def recipe_name(dataset: str, arch: str, algorithm: str, neuron: str) -> str:
 
 # -- what every row of a data set shares ---------------------------------------------------
 
+EPOCHS_SMALL = 10  # the epochs of the small-scale rows
+
 _SHARED = {
     "schedule_unit": Sourced("epoch", "main_cifar10.py L188-191, L366-370: CosineAnnealingLR(T_max=epochs), "
                                       "stepped once per epoch"),
@@ -86,6 +95,7 @@ _SHARED = {
     "surrogate": Sourced("erf", "paper Sec. 4 and models/LIF.py: ERF surrogate 1/sqrt(pi) exp(-x^2) "
                                 "(used by --neuron lif only)"),
     "surrogate_alpha": Sourced(1.0, "main_cifar10.py L46: --alpha 1.0"),
+    "width": Sourced(1.0, "paper Table 5: the published channel counts"),
 }
 
 _CIFAR_SHARED = {
@@ -124,6 +134,17 @@ _SHARED_BY_DATASET = {
         "sigma": Sourced(0.3, "paper Sec. 4.1 (0.3 for DVS-Gesture)"),
         "timesteps": Sourced(16, "paper Table 1 (T = 16)"),
         "tet_lambda": Sourced(0.05, "not published: our choice (no TET run on DVS-Gesture)"),
+    },
+    "fashion_mnist": {
+        "epochs": Sourced(EPOCHS_SMALL, f"{SMALL_SCALE}: minutes per epoch on a CPU at width 0.125"),
+        "width": Sourced(0.125, f"{SMALL_SCALE}: 1/8 of the published channels, trainable on a CPU"),
+        "sigma": Sourced(0.3, f"{SMALL_SCALE}: the CIFAR value of paper Sec. 4.1"),
+        "autoaugment": Sourced(False, f"{SMALL_SCALE}: AutoAugment's CIFAR-10 policy is for colour images; "
+                                      "training augmentation is a random crop (2-pixel zero padding) and a "
+                                      "horizontal flip"),
+        "normalization": Sourced("dataset", f"{SMALL_SCALE}: z-scored with the training set's mean 0.2860 and "
+                                            "std 0.3530 (nsnn_jax.data.idx.MEAN_STD)"),
+        "tet_lambda": Sourced(0.05, f"{SMALL_SCALE}: the CIFAR value of Table 4"),
     },
 }
 
@@ -182,6 +203,10 @@ _OUR_CHOICE = {
     ("dvs", "vggsnn"): (Sourced(0.0003, "not published: our choice"), 32, 10),
     ("dvs", "resnet19"): (Sourced(0.0005, "not published: our choice"), 20, 10),
     ("dvs", "sevenb"): (Sourced(0.001, "not published: our choice (no Table 4 row for DVS-Gesture)"), 16, 16),
+    ("small", "resnet18"): (Sourced(0.002, f"{SMALL_SCALE}: the NSNN CIFAR-10 ResNet-18* value of Table 4"),
+                            128, 2),
+    ("small", "resnet19"): (Sourced(0.003, f"{SMALL_SCALE}: run_training.sh's CIFAR-10 ResNet-19 value"), 128, 2),
+    ("small", "vggsnn"): (Sourced(0.001, SMALL_SCALE), 128, 2),
 }
 
 
@@ -213,8 +238,29 @@ def _table4_recipe(dataset, arch, algorithm, neuron, lr, batches, note) -> Recip
     return Recipe(recipe_name(dataset, arch, algorithm, neuron), values, batch_by_t)
 
 
+# -- this project's small-scale setting (not in the paper) ----------------------------------
+
+# (dataset, arch, algorithm, neuron, lr, {T: batch}): the conv classifier of the small-scale runs, NSNN and
+# DSNN at the learning rates of their CIFAR-10 CIFARNet rows of Table 4, a batch of 128 and T = 2.
+_SMALL_SCALE_ROWS = [
+    ("fashion_mnist", "cifarnet", "stbp", "noisy", 0.003, {2: 128}),
+    ("fashion_mnist", "cifarnet", "stbp", "lif", 0.004, {2: 128}),
+]
+
+
+def _small_scale_recipe(dataset, arch, algorithm, neuron, lr, batches) -> Recipe:
+    values = _shared(dataset, arch, algorithm)
+    values["lr"] = Sourced(lr, f"{SMALL_SCALE}: the value of Table 4's CIFAR-10 {arch} {neuron} row")
+    values["timesteps"] = Sourced(min(batches), f"{SMALL_SCALE}: T = 2 as Table 4's CIFAR rows by default")
+    batch_by_t = {t: Sourced(b, SMALL_SCALE) for t, b in batches.items()}
+    if neuron == "lif":
+        values["sigma"] = Sourced(values["sigma"].value, values["sigma"].source + " (the DSNN has no noise; used by --surrogate match only)")
+    return Recipe(recipe_name(dataset, arch, algorithm, neuron), values, batch_by_t, published=False)
+
+
 RECIPES: dict[tuple[str, str, str, str], Recipe] = {
-    row[:4]: _table4_recipe(*row) for row in _TABLE4
+    **{row[:4]: _table4_recipe(*row) for row in _TABLE4},
+    **{row[:4]: _small_scale_recipe(*row) for row in _SMALL_SCALE_ROWS},
 }
 
 
@@ -248,15 +294,16 @@ def get_recipe(dataset: str, arch: str, algorithm: str, neuron: str) -> Recipe:
             values["timesteps"] = Sourced(nearest.values["timesteps"].value, note)
             batch_by_t = {t: Sourced(b.value, note) for t, b in nearest.batch_by_timesteps.items()}
             return Recipe(name, values, batch_by_t, published=False)
-    group = "cifar" if dataset in ("cifar10", "cifar100") else "dvs"
+    group = {"cifar10": "cifar", "cifar100": "cifar", "fashion_mnist": "small"}.get(dataset, "dvs")
     if (group, arch) not in _OUR_CHOICE:
         raise ValueError(f"No recipe for architecture {arch!r} on {dataset}: expected one of "
                          f"{sorted({k[1] for k in RECIPES if k[0] == dataset} | {a for g, a in _OUR_CHOICE if g == group})}.")
     lr, batch, timesteps = _OUR_CHOICE[(group, arch)]
+    chosen = SMALL_SCALE if group == "small" else "not published: our choice"
     values["lr"] = lr
     if "timesteps" not in values:  # DVS data sets fix T
-        values["timesteps"] = Sourced(timesteps, "not published: our choice")
-    batch_by_t = {values["timesteps"].value: Sourced(batch, "not published: our choice")}
+        values["timesteps"] = Sourced(timesteps, chosen)
+    batch_by_t = {values["timesteps"].value: Sourced(batch, chosen)}
     return Recipe(name, values, batch_by_t, published=False)
 
 

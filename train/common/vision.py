@@ -1,4 +1,4 @@
-"""What the convolutional classification commands share (CIFAR, DVS-CIFAR10, DVS Gesture).
+"""What the convolutional classification commands share (CIFAR, Fashion-MNIST, DVS-CIFAR10, DVS Gesture).
 
 The settings left unset come from the recipe of ``(dataset, --arch,
 --algorithm, --neuron)`` (:mod:`train.common.recipes`): the paper's Table 4
@@ -6,7 +6,9 @@ and the authors' code, each value with its source; a flag given wins.
 ``--algorithm`` is a preset of ``--norm`` and ``--loss`` and picks the recipe
 row: ``stbp`` and ``tdbn`` are both BN over T*B with the per-step
 cross-entropy (the authors' "tdBN" is plain BN; ``--norm tdbn`` gives the
-threshold-dependent BN), ``tet`` is BN with the TET loss.
+threshold-dependent BN), ``tet`` is BN with the TET loss. ``--train-limit N``
+and ``--test-limit N`` keep the first N samples of a split (:func:`limit_data`),
+for tests and small-scale runs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import ClassVar, Optional
 from nsnn_jax import losses, models
 from nsnn_jax import neuron as neuron_lib
 from nsnn_jax import surrogate as surrogate_lib
+from nsnn_jax.data import Dataset
 from nsnn_jax.models.blocks import NORMS
 from train.common import recipes
 from train.common.config import NEURONS, SCHEDULE_UNITS, TrainConfig, flag, option, recorded
@@ -54,8 +57,13 @@ class VisionConfig(TrainConfig):
                                        "logits; tet: TET (default: --algorithm's)", LOSSES)
     tet_lambda: Optional[float] = option(None, "weight of TET's MSE term (--loss tet; default: the recipe)")
     tet_phi: float = option(1.0, "target of TET's MSE term (--loss tet)")
-    width: float = option(1.0, "channel multiplier of the architecture (1: as published)")
+    width: Optional[float] = option(None, "channel multiplier of the architecture (1: as published; "
+                                          "default: the recipe)")
     remat: bool = option(False, "recompute each block in the backward pass (memory for time)")
+    train_limit: int = option(0, "train on the first N training samples only (0: all); tests and "
+                                 "small-scale runs")
+    test_limit: int = option(0, "evaluate on the first N test samples only (0: all); recorded, so restoring "
+                                "and the analyses use the same samples")
     eval_only: bool = option(False, "only evaluate the checkpoint in --workdir (stochastic and deterministic)")
     checkpoint: str = option("final", "with --eval-only: the final checkpoint, or the best epoch's "
                                       "(selected on the test set)", ("final", "best"))
@@ -111,6 +119,28 @@ class VisionConfig(TrainConfig):
             raise ValueError(f"{flag('tet_lambda')}={self.tet_lambda!r} is invalid: expected a weight in [0, 1].")
         if not self.width > 0:
             raise ValueError(f"{flag('width')}={self.width!r} is invalid: expected > 0.")
+        for name in ("train_limit", "test_limit"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{flag(name)}={getattr(self, name)!r} is invalid: expected an integer >= 0 "
+                                 "(0: all samples).")
+
+
+def limit_data(config: VisionConfig, data: Dataset) -> Dataset:
+    """``data`` cut to its first ``--train-limit`` training and ``--test-limit`` test samples (0: all).
+
+    Raises:
+      ValueError: a limit larger than the split it cuts.
+    """
+    cuts = {}
+    for split, limit in (("train", config.train_limit), ("test", config.test_limit)):
+        if not limit:
+            continue
+        available = len(getattr(data, f"{split}_y"))
+        if limit > available:
+            raise ValueError(f"{flag(split + '_limit')}={limit} exceeds the {available} {split} samples of the data.")
+        cuts[f"{split}_x"] = getattr(data, f"{split}_x")[:limit]
+        cuts[f"{split}_y"] = getattr(data, f"{split}_y")[:limit]
+    return data._replace(**cuts) if cuts else data
 
 
 def make_loss(config: VisionConfig):
