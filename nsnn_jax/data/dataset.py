@@ -18,7 +18,8 @@ class Dataset(NamedTuple):
       uint8 images ``(n, 28, 28)``;
     * :func:`~nsnn_jax.data.cifar.load_cifar`: uint8 RGB images, NHWC
       ``(n, 32, 32, 3)``;
-    * :func:`~nsnn_jax.data.events.load_cifar10_dvs` and
+    * :func:`~nsnn_jax.data.events.load_cifar10_dvs`,
+      :func:`~nsnn_jax.data.events.load_fashion_mnist_dvs` (emulated events) and
       :func:`~nsnn_jax.data.events.load_dvs_gesture`: float32 event frames
       ``(n, T, H, W, 2)``, per-pixel event counts, channel = polarity.
 

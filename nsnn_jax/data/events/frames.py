@@ -237,7 +237,7 @@ def frames_cache_folder(dataset: str, data_root: PathLike, timesteps: int, size:
     """Where the loaders keep the frames of one data set and one setting.
 
     Args:
-      dataset: ``"dvs_cifar10"`` or ``"dvs_gesture"``.
+      dataset: ``"dvs_cifar10"``, ``"dvs_gesture"`` or ``"fashion_mnist_dvs-<emulator settings>"``.
       data_root: the folder holding the recordings.
       timesteps: frames per sample.
       size: frame height and width.
@@ -307,6 +307,9 @@ class Recording(NamedTuple):
       labels: the 0-based labels of its samples.
       split: ``"train"`` or ``"test"``.
       depends: other files its samples are decoded from (e.g. a labels CSV).
+      digest: the identity of a source that is not a file (e.g. a digest of
+        the images an emulator turns into events), used instead of the files'
+        identity; ``path`` then only names the source in messages.
     """
 
     path: Path
@@ -314,14 +317,19 @@ class Recording(NamedTuple):
     labels: tuple
     split: str
     depends: tuple = ()
+    digest: str = ""
 
 
 def source_digest(recording: Recording) -> str:
     """A short digest of the identity of the recording's files: resolved path, size, mtime.
 
+    A recording with a ``digest`` returns it instead.
+
     Raises:
       OSError: a file cannot be examined.
     """
+    if recording.digest:
+        return recording.digest
     identity = []
     for path in (recording.path, *recording.depends):
         stat = Path(path).stat()
@@ -386,24 +394,25 @@ def build_dataset(name: str, recordings: Sequence[Recording], decode: Callable[[
     Raises:
       ValueError: ``decode`` failed (the message names the recording).
     """
-    files = {recording.path: _sample_files(recording, folder) for recording in recordings}
-    missing = [rec for rec in recordings if not all(path.is_file() for path in files[rec.path])]
+    files = [_sample_files(recording, folder) for recording in recordings]
+    missing = [i for i, paths in enumerate(files) if not all(path.is_file() for path in paths)]
     progress = _Progress(name, len(missing), folder)
-    for done, recording in enumerate(missing, 1):
-        _decode_into_cache(recording, decode, files[recording.path])
+    for done, i in enumerate(missing, 1):
+        _decode_into_cache(recordings[i], decode, files[i])
         progress.step(done)
     splits = {}
     for split in ("train", "test"):
-        chosen = [rec for rec in recordings if rec.split == split]
-        x = np.zeros((sum(len(rec.keys) for rec in chosen),) + frame_shape, np.float32)
-        y = np.asarray([label for rec in chosen for label in rec.labels], np.int32)
+        chosen = [i for i, rec in enumerate(recordings) if rec.split == split]
+        x = np.zeros((sum(len(recordings[i].keys) for i in chosen),) + frame_shape, np.float32)
+        y = np.asarray([label for i in chosen for label in recordings[i].labels], np.int32)
         row = 0
-        for recording in chosen:
-            cached = [_load_cached(path, frame_shape) for path in files[recording.path]]
+        for i in chosen:
+            recording = recordings[i]
+            cached = [_load_cached(path, frame_shape) for path in files[i]]
             if any(sample is None for sample in cached):
                 print(f"warning: unreadable cached frames of {recording.path} in {folder}; decoding it again",
                       file=sys.stderr)
-                cached = _decode_into_cache(recording, decode, files[recording.path])
+                cached = _decode_into_cache(recording, decode, files[i])
             for sample in cached:
                 x[row] = sample
                 row += 1
