@@ -105,12 +105,13 @@ def small(args, argv) -> dict:
     trains = sum(s.kind == "train" for s in plan.steps)
     print(f"[paper] {settings.name}: {len(plan.steps)} steps ({trains} training runs), {settings.seeds} seed(s), "
           f"out {args.out}", file=sys.stderr)
-    status = runner.Runner(args.out, plan.steps, in_process=args.in_process).run()
+    steps = runner.Runner(args.out, plan.steps, in_process=args.in_process)
+    status = steps.run()
     built = sections.build_all(plan, args.out)
     counts = {k: sum(v == k for v in status.values()) for k in ("trained", "resumed", "ran", "reused", "failed")}
     header = {"scale": settings.name, "seeds": settings.seeds, "date": date, "command": command_text(argv),
               "elapsed_s": time.perf_counter() - start, "rule": verdict_lib.RULE, "step_counts": counts,
-              "steps": status, "step_seconds": runner_seconds(args.out, plan, status),
+              "steps": status, "step_wall_s": steps.seconds, "train_seconds": runner_seconds(args.out, plan, status),
               "settings": {k: v for k, v in vars(settings).items()}}
     md, js = report.write(args.out, header, built, plan.notes)
     for s in built:
