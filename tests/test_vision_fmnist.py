@@ -95,6 +95,9 @@ def test_preprocessing_z_scores_pads_for_vggsnn_and_crops_and_flips_within_two_p
         np.testing.assert_allclose(pixels[:, pad:pad + 28, pad:pad + 28, 0], data.test_x / 255.0, atol=1e-5)
         if pad:
             np.testing.assert_allclose(pixels[:, :pad], 0.0, atol=1e-5)  # black border, as the background
+    plain = cifar.build_task(cifar.CifarConfig(dataset="fashion_mnist", normalization="none"), data)
+    np.testing.assert_allclose(np.asarray(plain.preprocess(jnp.asarray(plain.data.test_x), jax.random.key(0), False)),
+                               plain.data.test_x / 255.0, atol=1e-6)
     # Training: each image is a window of its 2-pixel zero padding, flipped or not.
     config = cifar.CifarConfig(dataset="fashion_mnist", arch="cifarnet")
     task = cifar.build_task(config, data)

@@ -69,5 +69,5 @@ def build_task(config: DvsConfig, data: Dataset, name: str, classes: int, experi
                max_shift: int, **model_options) -> Task:
     """A trainer task on event frames ``data`` (cut to ``--train-limit``/``--test-limit``)."""
     model = build_model(config, classes, sequence_input=True, **model_options)
-    return Task(f"{name}-{config.arch}", model, limit_data(config, data), make_loss(config), make_preprocess(max_shift),
-                experiment=experiment)
+    return Task(f"{name}-{config.arch}", model, limit_data(config, data), make_loss(config),
+                make_preprocess(max_shift), experiment=experiment)

@@ -104,7 +104,7 @@ _SHARED = {
     "surrogate": Sourced("erf", "paper Sec. 4 and models/LIF.py: ERF surrogate 1/sqrt(pi) exp(-x^2) "
                                 "(used by --neuron lif only)"),
     "surrogate_alpha": Sourced(1.0, "main_cifar10.py L46: --alpha 1.0"),
-    "width": Sourced(1.0, "paper Table 5: the published channel counts"),
+    "width": Sourced(1.0, "paper Table 5 (7B-Net: Fang et al. 2021): the published channel counts"),
 }
 
 _CIFAR_SHARED = {
@@ -289,7 +289,8 @@ def _small_scale_recipe(dataset, arch, algorithm, neuron, lr, batches) -> Recipe
     values["timesteps"] = Sourced(min(batches), f"{SMALL_SCALE}: T = 2 as Table 4's CIFAR rows by default")
     batch_by_t = {t: Sourced(b, SMALL_SCALE) for t, b in batches.items()}
     if neuron == "lif":
-        values["sigma"] = Sourced(values["sigma"].value, values["sigma"].source + " (the DSNN has no noise; used by --surrogate match only)")
+        values["sigma"] = Sourced(values["sigma"].value,
+                                  values["sigma"].source + " (the DSNN has no noise; used by --surrogate match only)")
     return Recipe(recipe_name(dataset, arch, algorithm, neuron), values, batch_by_t, published=False)
 
 

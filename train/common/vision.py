@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 from typing import ClassVar, Optional
 
 from nsnn_jax import losses, models
@@ -140,6 +141,8 @@ def limit_data(config: VisionConfig, data: Dataset) -> Dataset:
             raise ValueError(f"{flag(split + '_limit')}={limit} exceeds the {available} {split} samples of the data.")
         cuts[f"{split}_x"] = getattr(data, f"{split}_x")[:limit]
         cuts[f"{split}_y"] = getattr(data, f"{split}_y")[:limit]
+        print(f"{flag(split + '_limit')} {limit}: the first {limit} of the {available} {split} samples",
+              file=sys.stderr)
     return data._replace(**cuts) if cuts else data
 
 
