@@ -153,6 +153,11 @@ def test_fashion_mnist_dvs_frames_shapes_and_a_cache_per_image_tree(tmp_path, mo
     monkeypatch.setattr(emulate, "emulate_batch", lambda *a, **k: pytest.fail("emulated again"))
     again = fashion_mnist_dvs.load_fashion_mnist_dvs(first, **options)
     np.testing.assert_array_equal(again.train_x, data.train_x)
+    # Other emulator settings: their own folder, and other frames.
+    monkeypatch.undo()
+    finer = fashion_mnist_dvs.load_fashion_mnist_dvs(
+        first, **{**options, "train_limit": 2, "settings": emulate.EmulatorSettings(saccade_us=10_000, threshold=0.1)})
+    assert len(list(cache.iterdir())) == 2 and finer.train_x[:2].sum() > data.train_x[:2].sum()
     with pytest.raises(ValueError, match="size"):
         fashion_mnist_dvs.load_fashion_mnist_dvs(first, size=31, cache_dir=cache)
     with pytest.raises(ValueError, match="train_limit"):

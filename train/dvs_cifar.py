@@ -11,11 +11,12 @@ paper's 9k/1k split (``--dvs-split 70-30``: the authors' script).
 Training augmentation: random horizontal flip and roll of up to 5 pixels.
 
 ``--dataset fashion_mnist_dvs`` trains on Fashion-MNIST seen by an emulated
-event camera instead (:mod:`nsnn_jax.data.events.fashion_mnist_dvs`: no
-download, ``--data-dir`` optional), with this project's small-scale recipe
-(34x34 event-count frames, T = 4, 10 epochs; not the paper's setting);
+event camera instead (:mod:`nsnn_jax.data.events.fashion_mnist_dvs`; the
+images from ``--data-dir`` or found as ``train.fmnist`` finds them, e.g.
+Debian's package), with this project's small-scale recipe (34x34
+event-count frames, T = 4, 10 epochs; not the paper's setting);
 ``--train-limit`` / ``--test-limit`` take only the first N images (the
-emulation costs about 10-20 ms per image on one CPU core). Rolls are then
+emulation costs about 10 ms per image on one CPU core, once: frames are cached). Rolls are then
 of up to 3 pixels; ``--arch sevenb`` (7B-Net, the DVS Gesture network) trains
 on these frames too.
 """
