@@ -114,7 +114,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     config, task, variables = common.load(args.workdir, model_options=model_options)
     raw = task.data.test_x[: args.samples]
     layer, spikes, outputs = common.run_trials(
-        task, variables, raw, jax.random.key(args.seed), args.trials, args.layer, label="fano")
+        task, variables, raw, jax.random.key(args.seed), args.trials, args.layer, label="fano",
+        memory_budget=args.memory_budget)
     result = {"workdir": args.workdir, "layer": layer, **analyse(spikes, outputs, task.classification),
               "example": example_trials(spikes, outputs, task.classification)}
     folder = common.output_dir(args.workdir)

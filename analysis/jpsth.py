@@ -33,7 +33,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         p.error(f"--sample {args.sample} is past the {len(task.data.test_x)} test samples")
     raw = task.data.test_x[args.sample:args.sample + 1]
     layer, spikes, _ = common.run_trials(
-        task, variables, raw, jax.random.key(args.seed), args.trials, args.layer, label="jpsth")
+        task, variables, raw, jax.random.key(args.seed), args.trials, args.layer, label="jpsth",
+        memory_budget=args.memory_budget)
     trains = spikes[:, :, 0, :]  # (N, T, K)
     rates = trains.mean(axis=(0, 1))
     chosen = np.sort(np.argsort(-rates, kind="stable")[: args.neurons])

@@ -21,32 +21,76 @@ def tiny_model():
     return model, {"params": variables["params"]}, x
 
 
-def test_trials_from_vmap_equal_a_python_loop_and_chunking():
-    """sample_trials (vmapped, chunked) equals applying the model with each split key in turn."""
+@pytest.mark.usefixtures("fast_compilation")
+def test_trials_equal_a_python_loop_whatever_the_chunk_and_width():
+    """Trial i is the model applied with split(key, n)[i]: in chunks, vectorised or not, on a mesh or not."""
     model, variables, x = tiny_model()
     key = jax.random.key(7)
-    result = trials.sample_trials(model, variables, x, key, 6, layers=["lif0", "lif1"])
-    chunked = trials.sample_trials(model, variables, x, key, 6, layers=["lif0", "lif1"], max_bytes=1)
+    result = trials.sample_trials(model, variables, x, key, 6, layers=["lif0", "lif1"], chunk=6)
     for i, trial_key in enumerate(jax.random.split(key, 6)):
         out, state = model.apply(variables, x, rngs={"noise": trial_key}, mutable=["spikes"])
         np.testing.assert_array_equal(result.spikes["lif1"][i], state["spikes"]["lif1"]["spikes"][0])
         np.testing.assert_array_equal(result.spikes["lif0"][i], state["spikes"]["lif0"]["spikes"][0])
         np.testing.assert_allclose(result.outputs[i], out, rtol=1e-6)
-    chex.assert_trees_all_close(result._asdict(), chunked._asdict())
+    mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ("data",))
+    for options in (dict(vector_width=4, chunk=6), dict(vector_width=6, chunk=6), dict(mesh=mesh, chunk=2)):
+        other = trials.sample_trials(model, variables, x, key, 6, layers=["lif0", "lif1"], **options)
+        for name in ("lif0", "lif1"):
+            np.testing.assert_array_equal(other.spikes[name], result.spikes[name], err_msg=str(options))
+        np.testing.assert_allclose(other.outputs, result.outputs, rtol=1e-6, err_msg=str(options))
     assert result.predictions.shape == (6, 4, 3)
     np.testing.assert_allclose(result.predictions.sum(-1), 1.0, rtol=1e-5)
     assert not np.array_equal(result.spikes["lif1"][0], result.spikes["lif1"][1])
 
 
-def test_trials_default_layer_and_errors():
+@pytest.mark.usefixtures("fast_compilation")
+def test_a_second_call_with_the_same_shapes_compiles_nothing():
     model, variables, x = tiny_model()
-    assert trials.spiking_layers(model, variables, x) == ["lif0", "lif1"]
-    result = trials.sample_trials(model, variables, x, jax.random.key(0), 2)
-    assert list(result.spikes) == ["lif1"] and result.spikes["lif1"].shape == (2, 5, 4, 6)
-    with pytest.raises(ValueError, match="lif9"):
-        trials.sample_trials(model, variables, x, jax.random.key(0), 2, layers=["lif9"])
-    with pytest.raises(ValueError, match="n_trials"):
-        trials.sample_trials(model, variables, x, jax.random.key(0), 0)
+    sampler = trials.trial_sampler(model, variables, x, ["lif1"])
+    first = trials.sample_trials(model, variables, x, jax.random.key(0), 5, layers=["lif1"])
+    traces = sampler.traces
+    assert traces >= 1
+    other_values = jax.tree.map(lambda a: a * 0.5, variables)
+    second = trials.sample_trials(model, other_values, x + 1, jax.random.key(1), 5, layers=["lif1"])
+    assert trials.trial_sampler(model, variables, x, ["lif1"]) is sampler and sampler.traces == traces
+    assert not np.array_equal(first.outputs, second.outputs)
+
+
+def tiny_conv():
+    params = neuron.LIFParams(noise=noise.Gaussian(0.4))
+    model = models.get_model("cifarnet", neuron=params, timesteps=2, width=1 / 64, outputs=3)
+    x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
+    variables = model.init({"params": jax.random.key(1), "noise": jax.random.key(2)}, x)
+    return model, {"params": variables["params"]}, x
+
+
+@pytest.mark.usefixtures("fast_compilation")
+def test_conv_chunks_keep_the_compiled_plan_within_a_small_budget():
+    """The chosen chunk's own XLA memory analysis (activations and noise too) fits the budget; below one trial: an error."""
+    model, variables, x = tiny_conv()
+    sampler = trials.TrialSampler(model, variables, x, layers=["conv0/lif", "conv4/lif"], memory_budget=1 << 40)
+    one, two, three = (sampler.planned_bytes(c) for c in (1, 2, 3))
+    assert three > two
+    budget = two + 2 * (three - two) + (three - two) // 2  # room for 4 trials, not 5
+    chunk = sampler.plan(6, budget)
+    assert chunk == 3 and sampler.planned_bytes(chunk) <= budget  # two balanced chunks
+    key = jax.random.key(3)
+    planned = sampler(variables, x, key, 6, chunk=chunk)
+    single = sampler(variables, x, key, 6, chunk=1)
+    for name in planned.spikes:
+        np.testing.assert_array_equal(planned.spikes[name], single.spikes[name])
+    assert not np.array_equal(planned.spikes["conv0/lif"][0], planned.spikes["conv0/lif"][1])
+    with pytest.raises(ValueError, match="memory budget"):
+        sampler.plan(6, one - 1)
+
+
+@pytest.mark.usefixtures("fast_compilation")
+def test_a_budget_smaller_than_one_trial_is_a_clear_error():
+    model, variables, x = tiny_model()
+    with pytest.raises(ValueError, match="memory budget"):
+        trials.sample_trials(model, variables, x, jax.random.key(0), 10, memory_budget=1000)
+    with pytest.raises(ValueError, match="memory_budget"):
+        trials.TrialSampler(model, variables, x, memory_budget=0)
 
 
 @pytest.mark.standard_promotion

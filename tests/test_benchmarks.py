@@ -7,6 +7,7 @@ import pytest
 from benchmarks import cifar as cifar_bench
 from benchmarks import peers as peers_bench
 from benchmarks import torch_peers
+from benchmarks import trials as trials_bench
 from benchmarks import step as step_bench
 from nsnn_jax import cpu
 
@@ -24,6 +25,21 @@ def test_mlp_step_benchmark_reports_ratios(capsys):
     result = step_bench.main(["--hidden", "8", "--timesteps", "2", "--batch-size", "4", "--rounds", "1", "--steps", "1"])
     assert last_json_line(capsys) == pytest.approx(result)
     assert result["ratio"] > 0 and result["floor_steps_per_s"] > 0
+
+
+def test_trials_benchmark_reports_trials_per_second_against_the_loop(capsys):
+    """Tiny CIFARNet and MLP: every candidate reports, the loop's trial 0 equals sample_trials' (asserted inside)."""
+    result = trials_bench.main(["--tiny", "--trials", "3", "--rounds", "1", "--no-memory", "--vmap-width", "2",
+                                "--configs", "cifarnet,mlp_b8", "--candidates", "sample_trials,vmap,loop,torch_loop"])
+    assert last_json_line(capsys) == json.loads(json.dumps(result))
+    for config in result["configs"]:
+        assert config["trials"] == 3
+        figures = config["results"]
+        assert {"sample_trials", "vmap", "loop"} <= set(figures)
+        assert ("torch_loop" in figures) != ("torch_loop" in config["skipped"])
+        for name, r in figures.items():
+            assert r["trials_per_s"] > 0 and r["speedup_over_loop"] > 0, name
+        assert figures["sample_trials"]["planned_bytes"] > 0 and figures["sample_trials"]["chunk"] == 3
 
 
 def test_cifar_benchmark_reports_images_per_second_memory_and_remat(capsys):
