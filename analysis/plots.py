@@ -38,11 +38,17 @@ def raster(ax, spikes: np.ndarray, neurons: Optional[Sequence[int]] = None, titl
         ax.set_title(title)
 
 
-def draw_jpsth(fig, matrix: np.ndarray, neurons: Sequence[int], title: str, limit: float, colorbar: bool = True):
-    """Draws the JPSTH grid of every neuron pair on ``fig`` (a figure or a sub-figure); returns the image."""
+def draw_jpsth(fig, matrix: np.ndarray, neurons: Sequence[int], title: str, limit: float, colorbar: bool = True,
+               top: float = 0.9):
+    """Draws the JPSTH grid of every neuron pair on ``fig`` (a figure or a sub-figure); returns the image.
+
+    The grid spans ``[0.07, 0.84]`` across and ``[0.07, top]`` up (fractions of ``fig``), the colour bar
+    to its right, the title above it.
+    """
     matrix = np.asarray(matrix)
     k = matrix.shape[0]
-    axes = fig.subplots(k, k, squeeze=False, gridspec_kw={"wspace": 0.08, "hspace": 0.08})
+    axes = fig.subplots(k, k, squeeze=False, gridspec_kw={"wspace": 0.08, "hspace": 0.08, "left": 0.07,
+                                                          "right": 0.84, "bottom": 0.07, "top": top})
     image = None
     for i in range(k):
         for j in range(k):
@@ -59,9 +65,9 @@ def draw_jpsth(fig, matrix: np.ndarray, neurons: Sequence[int], title: str, limi
                 ax.set_xlabel(f"n{neurons[j]}", fontsize=7)
             if j == 0:
                 ax.set_ylabel(f"n{neurons[i]}", fontsize=7)
-    fig.suptitle(title, fontsize=8)
+    fig.text(0.45, top + 0.01, title, fontsize=8, ha="center", va="bottom")
     if image is not None and colorbar:
-        bar = fig.colorbar(image, ax=axes, fraction=0.04, pad=0.02)
+        bar = fig.colorbar(image, cax=fig.add_axes([0.87, 0.15, 0.025, top - 0.2]))
         bar.set_label("Pearson r across trials", fontsize=7)
         bar.ax.tick_params(labelsize=7)
     return image
@@ -103,7 +109,8 @@ def jpsth_grid(matrix: np.ndarray, neurons: Sequence[int], title: str, path: str
     limit = colour_limit(matrix) if limit is None else max(limit, 1e-3)
     size = 0.8 * k + 2.2
     fig = plt.figure(figsize=(size + 1.2, size))
-    draw_jpsth(fig, matrix, neurons, title, limit)
+    lines = title.count("\n") + 1
+    draw_jpsth(fig, matrix, neurons, title, limit, top=1.0 - (lines * 0.15 + 0.15) / size)
     fig.text(0.01, 0.005, note, fontsize=6, va="bottom", wrap=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -80,8 +80,10 @@ def strength_panels(path, claim, verdict, panels: list, extra: str = "") -> str:
     Args:
       panels: ``(title, xlabel, ylabel, {series: (strengths, per-strength per-seed values)})`` each.
     """
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.4), squeeze=False)
-    for ax, (title, xlabel, ylabel, series) in zip(axes[0], panels):
+    cols = min(len(panels), 2)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 3.6 * rows + 0.8), squeeze=False)
+    for ax, (title, xlabel, ylabel, series) in zip(axes.ravel(), panels):
         for name, (xs, groups) in series.items():
             errorbar(ax, xs, groups, name)
         ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
@@ -145,10 +147,9 @@ def fano_scatter(path, claim, verdict, panels: list) -> str:
 def jpsth_part(path, claim, verdict, grids: list, k: int = 4) -> str:
     """Fig. 5D: the first ``k`` neurons of each JPSTH grid side by side, one colour scale per grid."""
     fig = plt.figure(figsize=(6.2 * len(grids), 6.4))
+    top = caption(fig, claim, verdict, plots.JPSTH_NOTE)
     subfigures = np.atleast_1d(fig.subfigures(1, len(grids)))
     for sub, (title, matrix, neurons) in zip(subfigures, grids):
         part = np.asarray(matrix)[:k, :k]
-        plots.draw_jpsth(sub, part, neurons[:k], title, plots.colour_limit(part))
-    top = caption(fig, claim, verdict, plots.JPSTH_NOTE)
-    fig.subplots_adjust(top=top)
+        plots.draw_jpsth(sub, part, neurons[:k], title, plots.colour_limit(part), top=top - 0.05)
     return save(fig, path)

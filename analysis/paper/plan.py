@@ -55,6 +55,8 @@ class Settings:
     conv_images: int = 0                   # conv and event nets: train on the first N images (0: all given)
     conv_test_images: int = 0              # ... and test on the first N (0: all given)
     classifier: str = "conv"               # the classifier of Figs. 3-7: the conv net, or the MLP of Fig. 2B
+    event_flip_betas: tuple[float, ...] = (0.0, 0.01, 0.02, 0.03, 0.04)  # Table 7 on the event net
+    event_flip_images: int = 0             # test images of Table 7 (0: robust_images)
     conv_arch: str = "cifarnet"
     conv_timesteps: int = 2
     batch_size: int = 128
@@ -74,7 +76,8 @@ QUICK = dataclasses.replace(
     classifier_sigmas=(0.05, 0.3, 1.5), classifier="mlp", conv_epochs=1, conv_images=1000,
     conv_test_images=500, sine_epochs=10, sine_windows=(2048, 256), dvs_epochs=1,
     train_images=6000, test_images=1000, fano_samples=200, fano_trials=30, jpsth_trials=200,
-    robust_images=200, eot_samples=2, do_steps=5, fgsm_gammas=(0.0, 0.05, 0.1), do_gammas=(0.0, 1.0))
+    robust_images=200, eot_samples=2, do_steps=5, fgsm_gammas=(0.0, 0.05, 0.1), do_gammas=(0.0, 1.0),
+    event_flip_betas=(0.0, 0.02, 0.04), event_flip_images=100)
 
 TINY = dataclasses.replace(
     QUICK, name="small --quick --tiny", mlp_sigmas=(0.2, 0.8), mlp_epochs=2, mlp_hidden=16,
@@ -82,7 +85,7 @@ TINY = dataclasses.replace(
     sine_epochs=1, sine_windows=(32, 8),
     sine_timesteps=8, sine_batch=16, jpsth_neurons=4, dvs_width=0.0625, dvs_batch=16, conv_images=0,
     train_images=None, test_images=None, fano_samples=8, fano_trials=4, jpsth_trials=8, robust_images=16,
-    do_steps=2, fgsm_gammas=(0.0, 0.1), do_gammas=(0.0, 1.0), flip_betas=(0.0, 0.02),
+    do_steps=2, fgsm_gammas=(0.0, 0.1), do_gammas=(0.0, 1.0), flip_betas=(0.0, 0.02), event_flip_betas=(0.0, 0.02),
     eventdrop_rhos=(0.05, 0.45), batch_size=16)
 
 
@@ -234,14 +237,15 @@ class Plan:
                                "--trials", str(s.jpsth_trials)],
                               os.path.join("runs", run, "analysis", "jpsth.json"), 15)
 
-    def robustness(self, key: str, attack: str, runs: list[str], strengths) -> str:
+    def robustness(self, key: str, attack: str, runs: list[str], strengths, images: int = 0) -> str:
         s = self.settings
+        images = images or s.robust_images
         args = [a for run in runs for a in ("--workdir", self.run_dir(run))]
         folder = os.path.join("analysis", key)
         args += ["--attack", attack, "--strengths", ",".join(_g(x) for x in strengths),
-                 "--seeds", str(s.robust_repeats), "--samples", str(s.eot_samples), "--limit", str(s.robust_images),
+                 "--seeds", str(s.robust_repeats), "--samples", str(s.eot_samples), "--limit", str(images),
                  "--do-steps", str(s.do_steps), "--out", os.path.join(self.out, folder)]
-        cost = len(runs) * len(strengths) * s.robust_images / 400 * (s.eot_samples if attack in ("fgsm", "do") else 1)
+        cost = len(runs) * len(strengths) * images / 400 * (s.eot_samples if attack in ("fgsm", "do") else 1)
         if attack == "do":
             cost *= s.do_steps / 4
         return self._analysis(key, "analysis.robustness", args, os.path.join(folder, f"robustness-{attack}.json"),
@@ -287,7 +291,8 @@ class Plan:
         if roles["dvs"]:
             events = roles["dvs"]["noisy"] + roles["dvs"]["lif"]
             roles["eventdrop"] = self.robustness("table2-eventdrop", "eventdrop", events, s.eventdrop_rhos)
-            roles["flip_dvs"] = self.robustness("table7-flip", "flip", events, s.flip_betas)
+            roles["flip_dvs"] = self.robustness("table7-flip", "flip", events, s.event_flip_betas,
+                                                s.event_flip_images)
         else:
             roles["eventdrop"] = roles["flip_dvs"] = None
         # training first, then the analyses (a step's inputs always come before it)

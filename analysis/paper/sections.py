@@ -344,10 +344,10 @@ def fig5d(reader: Reader, folder: str) -> list[dict]:
     return [{"key": "fig5d_7_8", "title": "Fig. 5D / 7 / 8: normalised JPSTH", "claim": claim,
              "rule": "mean |Pearson r| over distinct neuron pairs and step pairs (self pairs excluded), forecaster "
                      "against classifier, by the verdict rule; chance level sqrt(2 / (pi N)) for N trials",
-             "header": ["model", "mean |r| between distinct neurons", "chance |r|"],
+             "header": ["model", "mean abs(r) between distinct neurons", "chance abs(r)"],
              "rows": [["sine forecaster", fmt(c_sine), f"{chance:.4f}"],
                       [f"classifier ({kind})", fmt(c_clf), f"{clf[0]['chance_abs_correlation']:.4f}"]],
-             "summary": f"mean |r| forecaster {short(c_sine)}, classifier {short(c_clf)} (chance {chance:.3f})",
+             "summary": f"mean abs(r) forecaster {short(c_sine)}, classifier {short(c_clf)} (chance {chance:.3f})",
              "measured": {"forecaster": c_sine, "classifier": c_clf, "chance": chance},
              "parts": parts, "verdict": verdict, "figure": part_path, "figures": [part_path] + paths}]
 
