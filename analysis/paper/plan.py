@@ -64,12 +64,13 @@ class Settings:
 
 SMALL = Settings(
     name="small", seeds=3, mlp_sigmas=(0.05, 0.2, 0.5, 1.5), mlp_epochs=4,
-    classifier_sigmas=(0.1, 0.2, 0.3, 0.5, 1.0), conv_epochs=3, conv_width=0.125, conv_images=3000,
-    conv_test_images=1000, sine_epochs=40, sine_windows=(4096, 512), dvs_epochs=2, dvs_width=0.125,
-    train_images=20000, test_images=2000, fano_samples=250, fano_trials=40, jpsth_trials=500,
-    robust_images=300, robust_repeats=1, eot_samples=4, do_steps=10,
-    fgsm_gammas=(0.0, 0.02, 0.05, 0.1), do_gammas=(0.0, 0.5, 1.0, 2.0),
-    flip_betas=(0.0, 0.01, 0.02, 0.03, 0.04), eventdrop_rhos=(0.05, 0.25, 0.45, 0.65))
+    classifier_sigmas=(0.1, 0.3, 0.5, 1.0), conv_epochs=3, conv_width=0.125, conv_images=2000,
+    conv_test_images=500, sine_epochs=40, sine_windows=(4096, 512), dvs_epochs=2, dvs_width=0.125,
+    train_images=20000, test_images=2000, fano_samples=200, fano_trials=40, jpsth_trials=500,
+    robust_images=200, robust_repeats=1, eot_samples=2, do_steps=5,
+    fgsm_gammas=(0.0, 0.02, 0.05, 0.1), do_gammas=(0.0, 1.0),
+    flip_betas=(0.0, 0.01, 0.02, 0.03, 0.04), eventdrop_rhos=(0.05, 0.25, 0.45, 0.65),
+    event_flip_betas=(0.0, 0.02, 0.04), event_flip_images=100)
 
 QUICK = dataclasses.replace(
     SMALL, name="small --quick", seeds=1, mlp_sigmas=(0.05, 0.3, 1.5), mlp_epochs=3,
