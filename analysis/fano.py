@@ -4,7 +4,7 @@ Runs ``--trials`` stochastic passes on ``--samples`` test inputs, then reports
 per-sample Fano factor of the spike counts of one layer, the stability of the
 predictions across trials (mean pairwise cosine similarity), and their Pearson
 correlation (Figs. 5B/C of the paper); plots firing rates and rasters of two
-repeated trials (Fig. 5A). Writes ``DIR/analysis/fano.json`` and PNGs.
+repeated trials (Fig. 5A), whose spikes and predictions ``example`` records. Writes ``DIR/analysis/fano.json`` and PNGs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
-from analysis import common, stats
+from analysis import common, plots, stats
 
 
 def prediction_vectors(outputs: np.ndarray, classification: bool) -> np.ndarray:
@@ -60,6 +60,17 @@ def analyse(spikes: np.ndarray, outputs: np.ndarray, classification: bool) -> di
     return result
 
 
+def example_trials(spikes: np.ndarray, outputs: np.ndarray, classification: bool, trials: int = 2) -> dict:
+    """Two repeated trials of sample 0 (Fig. 5A): their spikes as ``[step, neuron]`` pairs and predictions."""
+    predictions = prediction_vectors(outputs[:trials, :, :1], classification)[:, 0]
+    return {
+        "sample": 0, "timesteps": int(spikes.shape[1]), "neurons": int(spikes.shape[3]),
+        "spikes": [np.argwhere(spikes[trial, :, 0]).tolist() for trial in range(trials)],
+        "predictions": predictions.tolist(),
+        "differing_spike_fraction": float(np.mean(spikes[0, :, 0] != spikes[1, :, 0])),
+    }
+
+
 def plot(result: dict, spikes: np.ndarray, layer: str, folder: str) -> list[str]:
     paths = []
     ff = np.asarray(result["fano_factor_per_sample"])
@@ -79,15 +90,13 @@ def plot(result: dict, spikes: np.ndarray, layer: str, folder: str) -> list[str]
     rates = np.asarray(result["firing_rate_per_neuron"])
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.bar(np.arange(len(rates)), rates, width=1.0)
-    ax.set_xlabel(f"neuron ({layer})"); ax.set_ylabel("firing rate")
+    ax.set_xlabel(f"neuron ({layer})"); ax.set_ylabel("firing rate (spikes per step)")
     paths.append(os.path.join(folder, "fano_firing_rates.png"))
     fig.tight_layout(); fig.savefig(paths[-1], dpi=120); plt.close(fig)
 
     fig, axes = plt.subplots(1, 2, figsize=(8, 3), sharey=True)
     for trial, ax in enumerate(axes):
-        times, neurons = np.nonzero(spikes[trial, :, 0])
-        ax.scatter(times, neurons, marker="|", s=12)
-        ax.set_xlabel("time step"); ax.set_title(f"sample 0, trial {trial + 1}")
+        plots.raster(ax, spikes[trial, :, 0], title=f"sample 0, trial {trial + 1}")
     axes[0].set_ylabel(f"neuron ({layer})")
     paths.append(os.path.join(folder, "fano_rasters.png"))
     fig.tight_layout(); fig.savefig(paths[-1], dpi=120); plt.close(fig)
@@ -107,7 +116,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     layer, spikes, outputs = common.run_trials(
         task, variables, raw, jax.random.key(args.seed), args.trials, args.layer, label="fano",
         memory_budget=args.memory_budget)
-    result = {"workdir": args.workdir, "layer": layer, **analyse(spikes, outputs, task.classification)}
+    result = {"workdir": args.workdir, "layer": layer, **analyse(spikes, outputs, task.classification),
+              "example": example_trials(spikes, outputs, task.classification)}
     folder = common.output_dir(args.workdir)
     result["figures"] = plot(result, spikes, layer, folder) if common.writes_files() else []
     path = os.path.join(folder, "fano.json")

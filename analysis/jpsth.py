@@ -3,7 +3,9 @@
 For one test sample, runs ``--trials`` stochastic passes and computes, for
 every pair of up to 16 of the most active neurons of a layer, the Pearson
 correlation across trials of neuron i at step u with neuron j at step v.
-Writes ``DIR/analysis/jpsth.json`` and ``jpsth.png``.
+Writes ``DIR/analysis/jpsth.json`` and ``jpsth.png`` (self pairs masked: their
+diagonal is 1 by definition; a colour bar gives the scale). ``chance_abs_correlation``
+is ``sqrt(2 / (pi N))``, the mean ``|r|`` of independent neurons over N trials.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ import os
 from typing import Optional, Sequence
 
 import jax
-import matplotlib.pyplot as plt
 import numpy as np
 
-from analysis import common, stats
+from analysis import common, plots, stats
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
@@ -39,28 +40,19 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     chosen = np.sort(np.argsort(-rates, kind="stable")[: args.neurons])
     matrix = stats.jpsth(trains[:, :, chosen])
     k = len(chosen)
-    fig, axes = plt.subplots(k, k, figsize=(1.3 * k + 1, 1.3 * k + 1), squeeze=False)
-    for i in range(k):
-        for j in range(k):
-            ax = axes[i, j]
-            ax.imshow(matrix[i, j], vmin=-1, vmax=1, cmap="RdBu_r", origin="lower")
-            ax.set_xticks([]); ax.set_yticks([])
-            if i == k - 1:
-                ax.set_xlabel(f"n{chosen[j]}", fontsize=7)
-            if j == 0:
-                ax.set_ylabel(f"n{chosen[i]}", fontsize=7)
-    fig.suptitle(f"normalised JPSTH, {layer}, sample {args.sample}, {args.trials} trials")
     folder = common.output_dir(args.workdir)
     figure = os.path.join(folder, "jpsth.png")
+    limit = None
     if common.writes_files():
-        fig.savefig(figure, dpi=120)
-    plt.close(fig)
+        limit = plots.jpsth_grid(matrix, chosen.tolist(),
+                                 f"normalised JPSTH, {layer}, sample {args.sample}, {args.trials} trials", figure)
     off_diagonal = ~np.eye(k, dtype=bool)
     result = {
         "workdir": args.workdir, "layer": layer, "sample": args.sample, "trials": args.trials,
         "neurons": chosen.tolist(), "firing_rates": rates[chosen].tolist(),
         "mean_abs_correlation_between_neurons": float(np.abs(matrix[off_diagonal]).mean()) if k > 1 else 0.0,
-        "jpsth": matrix.tolist(), "figures": [figure],
+        "chance_abs_correlation": float(np.sqrt(2.0 / (np.pi * args.trials))),
+        "colour_limit": limit, "jpsth": matrix.tolist(), "figures": [figure],
     }
     path = os.path.join(folder, "jpsth.json")
     common.write_json(path, result)
