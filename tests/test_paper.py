@@ -6,9 +6,20 @@ import os
 import pytest
 
 from analysis.paper import __main__ as paper
-from analysis.paper import sections
+from analysis.paper import figures, sections
 from analysis.paper import verdict as V
 from helpers import make_idx_dir
+
+
+def test_fig5a_shows_the_most_active_neurons_of_uint8_spikes():
+    import numpy as np
+    spikes = np.zeros((2, 4, 6), np.uint8)  # (trials, T, K): neuron 4 fires most, then 1, then 5
+    spikes[:, :, 4] = 1
+    spikes[:, :2, 1] = 1
+    spikes[0, 0, 5] = 1
+    assert figures.most_active(spikes, 2).tolist() == [1, 4]
+    assert figures.most_active(spikes, 3).tolist() == [1, 4, 5]
+    assert figures.most_active(spikes, 10).tolist() == [0, 1, 2, 3, 4, 5]
 
 
 def test_verdict_rule_on_synthetic_numbers():

@@ -93,6 +93,12 @@ def strength_panels(path, claim, verdict, panels: list, extra: str = "") -> str:
     return save(fig, path)
 
 
+def most_active(spikes: np.ndarray, n: int) -> np.ndarray:
+    """Indices (ascending) of the ``n`` neurons with the most spikes in ``spikes`` ``(..., K)`` (ties: lower index)."""
+    counts = spikes.reshape(-1, spikes.shape[-1]).sum(axis=0, dtype=np.int64)  # signed: -counts must not wrap
+    return np.sort(np.argsort(-counts, kind="stable")[: min(spikes.shape[-1], n)])
+
+
 def two_trials(path, claim, verdict, example: dict, layer: str, rates_note: str = "") -> str:
     """Fig. 5A: predictive distributions, firing rates and rasters of two repeated trials of one sample."""
     t, k = example["timesteps"], example["neurons"]
@@ -100,8 +106,7 @@ def two_trials(path, claim, verdict, example: dict, layer: str, rates_note: str 
     for trial in range(2):
         for step, neuron in example["spikes"][trial]:
             spikes[trial, step, neuron] = 1
-    shown = np.argsort(-spikes.sum(axis=(0, 1)), kind="stable")[: min(k, 32)]
-    shown = np.sort(shown)
+    shown = most_active(spikes, 32)
     fig, axes = plt.subplots(3, 2, figsize=(10, 8.5))
     predictions = np.asarray(example["predictions"])
     for trial in range(2):
