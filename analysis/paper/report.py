@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 from typing import Any
 
@@ -22,6 +24,18 @@ def summary_rows(sections: list[dict]) -> list[list[str]]:
     return rows
 
 
+def _finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by ``None`` (strict JSON: no spread with one seed)."""
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        value = float(value)  # numpy floats too
+        return value if math.isfinite(value) else None
+    return value
+
+
 def write(out: str, header: dict[str, Any], sections: list[dict], notes: list[str]) -> tuple[str, str]:
     """``OUT/report.md`` and ``OUT/report.json``; figure paths are relative to ``OUT`` in both."""
     for s in sections:
@@ -33,7 +47,7 @@ def write(out: str, header: dict[str, Any], sections: list[dict], notes: list[st
     payload = {**header, "notes": notes, "sections": {s["key"]: s for s in sections}}
     json_path = os.path.join(out, "report.json")
     with open(json_path, "w") as f:
-        json.dump(payload, f, indent=2, default=float)
+        json.dump(_finite_or_none(payload), f, indent=2, default=float, allow_nan=False)
     lines = [f"# Reproducing the paper: {header['scale']}", "",
              f"Command: `{header['command']}`  ", f"Date: {header['date']}  ",
              f"Seeds: {header['seeds']}; wall time {header['elapsed_s']:.0f} s; steps: {header['step_counts']}", ""]
@@ -51,7 +65,9 @@ def write(out: str, header: dict[str, Any], sections: list[dict], notes: list[st
         for p in s.get("parts", []):
             extra = ""
             if p.get("difference") is not None and p.get("pooled_std") is not None:
-                extra = f" (difference {p['difference']:+.4f}, spread {p['pooled_std']:.4f}, seeds {p.get('seeds')})"
+                spread = p["pooled_std"]
+                spread_text = f"{spread:.4f}" if isinstance(spread, (int, float)) and math.isfinite(spread) else "n/a"
+                extra = f" (difference {p['difference']:+.4f}, spread {spread_text}, seeds {p.get('seeds')})"
             lines.append(f"- {p['test']}: {p['verdict']}{extra}")
         lines += ["", f"**Verdict:** {s['verdict']}", ""]
         for figure in s.get("figures", [s["figure"]] if s.get("figure") else []):
