@@ -1,10 +1,10 @@
 """``python -m benchmarks.noise_cost``: what the membrane noise adds to a step, float32 quantile vs table gather.
 
 Candidates, built and timed interleaved in one process: the deterministic
-neuron (DSNN), the NSNN with the ``hash16`` sampler as it is
-(``family.level_quantile``) and the NSNN with the same levels mapped through
-the float64-derived table :func:`nsnn_jax.sampling.quantile_table` by a gather
-(how ``hash16`` drew before). ``--what layer`` times forward + BPTT of one
+neuron (DSNN), the NSNN with the ``hash16`` sampler (the levels mapped through
+the float64-derived table :func:`nsnn_jax.sampling.quantile_table` by a gather)
+and the NSNN with ``hash16_quantile`` (the same levels through
+``family.level_quantile``, no gather). ``--what layer`` times forward + BPTT of one
 ``lif_scan`` on ``--layer-shape`` currents (``(T, B, H, W, C)``, default
 ``(4, 32, 32, 32, 64)``) for each of ``--families``;
 ``conv`` the conv workload's training step (:mod:`benchmarks.workloads`);
@@ -30,28 +30,21 @@ from nsnn_jax import cpu, models, sampling
 from nsnn_jax import neuron as neuron_lib
 from nsnn_jax import noise as noise_lib
 
-__all__ = ["main", "table_draw", "table_sampler"]
+__all__ = ["main", "forced_sampler"]
 
 TARGETS = ("layer", "conv", "cifarnet", "resnet18")
 LAYER_SHAPE = (4, 32, 32, 32, 64)
 
 
-def table_draw(family, key, shape, dtype=jnp.float32, sampler="hash16"):
-    """``hash16`` with a gather from the quantile table in place of ``family.level_quantile``."""
-    if sampler != "hash16":
-        return sampling.draw_noise(family, key, shape, dtype, sampler)
-    size = math.prod(shape)
-    words = sampling.counter_bits(key, (size + 1) // 2)
-    levels = jnp.concatenate([words >> 16, words & jnp.uint32(0xFFFF)])[:size]
-    return jnp.asarray(sampling.quantile_table(family), dtype)[levels].reshape(shape)
-
-
 @contextlib.contextmanager
-def table_sampler(active: bool = True):
-    """While tracing inside: every ``hash16`` draw gathers from the table."""
+def forced_sampler(name: str):
+    """While tracing inside: every ``hash16`` draw uses sampler ``name`` (e.g. ``"hash16_quantile"``)."""
     original = sampling.draw_noise
-    if active:
-        sampling.draw_noise = table_draw
+
+    def draw(family, key, shape, dtype=jnp.float32, sampler="hash16"):
+        return original(family, key, shape, dtype, name if sampler == "hash16" else sampler)
+
+    sampling.draw_noise = draw
     try:
         yield
     finally:
@@ -72,9 +65,9 @@ def candidates(what: str, families: Sequence[str], sigma: float, layer_shape: Se
         built["dsnn"] = _layer_run(neuron_lib.LIFParams(noise=None), layer_shape)
         for name in families:
             params = neuron_lib.LIFParams(noise=noise_lib.get_noise(name, sigma))
-            with table_sampler():
-                built[f"{name}_table"] = _layer_run(params, layer_shape)
-            built[f"{name}_quantile"] = _layer_run(params, layer_shape)
+            built[f"{name}_table"] = _layer_run(params, layer_shape)
+            with forced_sampler("hash16_quantile"):
+                built[f"{name}_quantile"] = _layer_run(params, layer_shape)
         return built
 
     def step(noisy: bool):
@@ -84,9 +77,9 @@ def candidates(what: str, families: Sequence[str], sigma: float, layer_shape: Se
         return make_step(models.get_model(what, neuron=neuron, outputs=10, timesteps=2), 32, 2)[0]
 
     built["dsnn"] = step(False)
-    with table_sampler():
-        built["nsnn_table"] = step(True)
-    built["nsnn_quantile"] = step(True)
+    built["nsnn_table"] = step(True)
+    with forced_sampler("hash16_quantile"):
+        built["nsnn_quantile"] = step(True)
     return built
 
 

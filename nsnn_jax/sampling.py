@@ -9,18 +9,21 @@ error function on top. The ``"hash16"`` sampler instead
 2. hashes the element counter with two rounds of the murmur3 finaliser
    (a bijective mixer with full avalanche) keyed by those words, and
 3. cuts each 32-bit word into two 16-bit levels ``k``, mapped to noise by the
-   family's quantile at ``(k + 1/2) / 2^16``, ``family.level_quantile``: a few
-   float32 operations per element (no table, no gather), which XLA fuses with
-   the hash, within ``family.level_quantile_rtol`` (at most ``1e-6``) of the
-   exact quantile at every level.
+   family's quantile at ``(k + 1/2) / 2^16`` through a 65 536-entry table of
+   those quantiles computed in float64 and rounded once (:func:`quantile_table`).
 
-The result is the family's law quantised to 2^16 equiprobable values: the
+``"hash16_quantile"`` maps the same levels with ``family.level_quantile``
+instead: a few float32 operations per element (no table, no gather), within
+``family.level_quantile_rtol`` (at most ``1e-6``) of the table. It is faster
+for one noisy layer alone, but slower inside whole training steps on CPU
+(``python -m benchmarks.noise_cost``, benchmarks/README.md), so the table
+stays the default.
+
+Either way the result is the family's law quantised to 2^16 equiprobable values: the
 firing probability ``P(v + eps > 0)`` differs from ``F(v)`` by at most
 ``2^-16``, far below the Monte-Carlo error of any realistic experiment; the
 tails are cut at the ``2^-17`` quantile (4.1 sigma for a Gaussian). It is not
 a cryptographic generator. ``"threefry"`` draws exactly with ``jax.random``.
-:func:`quantile_table` holds the same levels' quantiles computed in float64 and
-rounded once, the reference the float32 ones are checked against.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from nsnn_jax import noise as noise_lib
 
 __all__ = ["SAMPLERS", "counter_bits", "quantile_table", "draw_noise"]
 
-SAMPLERS = ("hash16", "threefry")
+SAMPLERS = ("hash16", "hash16_quantile", "threefry")
 _LEVELS = 1 << noise_lib.LEVEL_BITS
 
 
@@ -69,8 +72,8 @@ def counter_bits(key: jax.Array, size: int) -> jax.Array:
 def quantile_table(family: noise_lib.NoiseFamily) -> np.ndarray:
     """The family's quantiles at ``(k + 1/2) / 2^16``, ``k = 0 .. 2^16 - 1`` (float32).
 
-    Computed in float64 with ``family.quantile_f64``, then rounded once: the
-    reference for ``family.level_quantile``, which the sampler evaluates instead.
+    Computed in float64 with ``family.quantile_f64``, then rounded once: what
+    ``hash16`` gathers from, and the reference ``family.level_quantile`` is checked against.
     """
     u = (np.arange(_LEVELS, dtype=np.float64) + 0.5) / _LEVELS
     return family.quantile_f64(u).astype(np.float32)
@@ -85,17 +88,20 @@ def draw_noise(family: noise_lib.NoiseFamily, key: jax.Array, shape, dtype=jnp.f
       key: PRNG key.
       shape: output shape.
       dtype: floating output dtype.
-      sampler: ``"hash16"`` (fast, 16-bit quantised law) or ``"threefry"``
-        (``family.sample``, exact).
+      sampler: ``"hash16"`` (fast, 16-bit quantised law, table gather),
+        ``"hash16_quantile"`` (the same levels through ``family.level_quantile``)
+        or ``"threefry"`` (``family.sample``, exact).
 
     Returns:
       Noise of the given shape and dtype.
     """
     if sampler == "threefry":
         return family.sample(key, shape, dtype)
-    if sampler != "hash16":
+    if sampler not in ("hash16", "hash16_quantile"):
         raise ValueError(f"Unknown sampler {sampler!r}; expected one of {SAMPLERS}.")
     size = math.prod(shape)
     words = counter_bits(key, (size + 1) // 2)
     levels = jnp.concatenate([words >> 16, words & jnp.uint32(0xFFFF)])[:size]
-    return family.level_quantile(levels).astype(dtype).reshape(shape)
+    if sampler == "hash16_quantile":
+        return family.level_quantile(levels).astype(dtype).reshape(shape)
+    return jnp.asarray(quantile_table(family), dtype)[levels].reshape(shape)

@@ -61,7 +61,7 @@ class TrainConfig:
     v_th: float = option(1.0, "firing threshold")
     detach_reset: bool = option(False, "stop gradients through the reset")
     firing: str = option("membrane", "membrane: eq. (2); reference: the authors' PyTorch code", neuron_lib.FIRING_MODES)
-    sampler: str = option("hash16", "noise sampler: hash16 (fast, 16-bit quantised law) or threefry (exact)", sampling.SAMPLERS)
+    sampler: str = option("hash16", "noise sampler: hash16 (fast, 16-bit quantised law), hash16_quantile (the same law without the table gather) or threefry (exact)", sampling.SAMPLERS)
     surrogate: str = option("match", "surrogate of --neuron lif: 'match' (the twin of --noise at --sigma) or a form", ("match",) + surrogate_lib.SURROGATES)
     surrogate_alpha: float = option(1.0, "sharpness of an explicit --surrogate")
     eval_trials: int = option(1, "stochastic test passes averaged (logits) per image")
