@@ -35,6 +35,18 @@ def compiled_bytes(compiled) -> Optional[int]:
         return None
 
 
+def proc_status_kib(field: str) -> Optional[int]:
+    """A ``/proc/self/status`` figure in KiB (e.g. ``"VmRSS"``, ``"VmHWM"``: the peak), or ``None`` off Linux."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def _as_is(x: jax.Array, key: jax.Array, train: bool) -> jax.Array:
     del key, train  # the synthetic batch needs no preprocessing
     return x

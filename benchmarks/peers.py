@@ -25,7 +25,8 @@ from typing import Optional, Sequence
 import jax
 
 from benchmarks import torch_peers
-from benchmarks.common import conv_engine, describe_devices, parse_positive_ints, step_loss, time_interleaved
+from benchmarks.common import (conv_engine, describe_devices, parse_positive_ints, proc_status_kib, step_loss,
+                               time_interleaved)
 from benchmarks.workloads import JAX_CANDIDATES, WORKLOADS, Workload, build_jax
 from nsnn_jax import cpu
 
@@ -48,17 +49,6 @@ def build(name: str, workload: Workload, sigma: float, conv_weight_grad: str = "
     return torch_peers.build_torch(name, workload)
 
 
-def _proc_status_kib(field: str) -> Optional[int]:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
 def probe_memory(name: str, workload: Workload, sigma: float, conv_weight_grad: str = "xla") -> Optional[int]:
     """In this process: bytes of peak RSS above the RSS once the framework is loaded,
     over building ``name`` and running three steps (None where /proc is missing)."""
@@ -68,11 +58,11 @@ def probe_memory(name: str, workload: Workload, sigma: float, conv_weight_grad: 
         import torch
 
         torch.zeros(1)
-    baseline = _proc_status_kib("VmRSS")
+    baseline = proc_status_kib("VmRSS")
     run, _ = build(name, workload, sigma, conv_weight_grad)
     for _ in range(3):
         jax.block_until_ready(run())
-    peak = _proc_status_kib("VmHWM")
+    peak = proc_status_kib("VmHWM")
     return None if baseline is None or peak is None else 1024 * (peak - baseline)
 
 

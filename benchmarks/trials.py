@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import describe_devices
+from benchmarks.common import describe_devices, proc_status_kib
 from nsnn_jax import cpu, models, trials
 from nsnn_jax import neuron as neuron_lib
 from nsnn_jax import noise as noise_lib
@@ -119,17 +119,6 @@ def torch_missing() -> Optional[str]:
     return None
 
 
-def _rss_kib(field: str) -> Optional[int]:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
 def peak_memory(candidate: str, args) -> Optional[int]:
     """Peak RSS above the RSS once the model is built, of a fresh process running ``candidate`` once."""
     command = [sys.executable, "-m", "benchmarks.trials", "--probe-memory", candidate, "--configs", args.config_now,
@@ -143,10 +132,10 @@ def peak_memory(candidate: str, args) -> Optional[int]:
 
 def probe_memory(candidate: str, args) -> dict:
     build_config(args.configs[0], args.width, args.tiny)  # the framework and one model loaded
-    baseline = _rss_kib("VmRSS")
+    baseline = proc_status_kib("VmRSS")
     run, _ = build_candidate(candidate, args.configs[0], args.width, args.trials, args.vmap_width, args.tiny)
     run()
-    peak = _rss_kib("VmHWM")
+    peak = proc_status_kib("VmHWM")
     return {"peak_bytes": None if baseline is None or peak is None else 1024 * (peak - baseline)}
 
 
