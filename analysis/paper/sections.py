@@ -125,6 +125,12 @@ def robustness_verdict(t: dict, label: str) -> list[dict]:
             part(f"{label}: NSNN loss < DSNN (mean over strengths > 0)", V.compare(average("nsnn_loss"), average("dsnn_loss"), "less"))]
 
 
+def series(t: dict, metric: str, nsnn: str = "NSNN") -> dict:
+    """The NSNN and DSNN curves of ``metric`` (``"acc"`` or ``"loss"``) of a strength table, per-seed values per strength."""
+    return {nsnn: (t["strengths"], [t[f"nsnn_{metric}"][s] for s in t["strengths"]]),
+            "DSNN": (t["strengths"], [t[f"dsnn_{metric}"][s] for s in t["strengths"]])}
+
+
 def rows_of(t: dict, prefix: str = "") -> list[list[str]]:
     return [[f"{prefix}{s:g}", fmt(t["nsnn_acc"][s]), fmt(t["dsnn_acc"][s]), fmt(t["nsnn_loss"][s]), fmt(t["dsnn_loss"][s])]
             for s in t["strengths"]]
@@ -197,9 +203,8 @@ def fig3(reader: Reader, folder: str) -> list[dict]:
         rows += [[f"{attack} {s:g}", fmt(single["nsnn_acc"][s]), fmt(t["nsnn_acc"][s]), fmt(t["dsnn_acc"][s])]
                  for s in t["strengths"]]
         panels.append((f"{attack}", unit, "test accuracy (fraction)",
-                       {"NSNN, single-sample gradient": (t["strengths"], [single["nsnn_acc"][s] for s in t["strengths"]]),
-                        f"NSNN, {variant} gradient": (t["strengths"], [t["nsnn_acc"][s] for s in t["strengths"]]),
-                        "DSNN": (t["strengths"], [t["dsnn_acc"][s] for s in t["strengths"]])}))
+                       {"NSNN, single-sample gradient": series(single, "acc")["NSNN"],
+                        **series(t, "acc", f"NSNN, {variant} gradient")}))
     verdict = V.combine(p["verdict"] for p in parts)
     path = figures.strength_panels(os.path.join(folder, "fig3.png"), claim, verdict, panels,
                                    extra=f"classifier: {role['kind']} on Fashion-MNIST; error bars: std over seeds")
@@ -366,11 +371,9 @@ def table2(reader: Reader, folder: str) -> list[dict]:
     verdict = V.combine(p["verdict"] for p in parts)
     path = figures.strength_panels(os.path.join(folder, "table2.png"), claim, verdict, [
         ("EventDrop: accuracy", "rho (fraction of events dropped)", "test accuracy (fraction)",
-         {"NSNN": (t["strengths"], [t["nsnn_acc"][s] for s in t["strengths"]]),
-          "DSNN": (t["strengths"], [t["dsnn_acc"][s] for s in t["strengths"]])}),
+         series(t, "acc")),
         ("EventDrop: loss", "rho (fraction of events dropped)", "test loss (CE of the mean logits)",
-         {"NSNN": (t["strengths"], [t["nsnn_loss"][s] for s in t["strengths"]]),
-          "DSNN": (t["strengths"], [t["dsnn_loss"][s] for s in t["strengths"]])})],
+         series(t, "loss"))],
         extra="event data emulated from Fashion-MNIST; error bars: std over seeds")
     return [{**base, "header": ROBUST_HEADER, "rows": rows_of(t, "rho "), "measured": t, "parts": parts,
              "summary": robust_summary(t, "rho"),
@@ -390,11 +393,9 @@ def table7(reader: Reader, folder: str) -> list[dict]:
         parts += robustness_verdict(t, label)
         rows += rows_of(t, f"{label.split(':')[0]} beta ")
         panels.append((f"{label}: accuracy", "beta (fraction of spikes flipped)", "test accuracy (fraction)",
-                       {"NSNN": (t["strengths"], [t["nsnn_acc"][s] for s in t["strengths"]]),
-                        "DSNN": (t["strengths"], [t["dsnn_acc"][s] for s in t["strengths"]])}))
+                       series(t, "acc")))
         panels.append((f"{label}: loss", "beta (fraction of spikes flipped)", "test loss (CE of the mean logits)",
-                       {"NSNN": (t["strengths"], [t["nsnn_loss"][s] for s in t["strengths"]]),
-                        "DSNN": (t["strengths"], [t["dsnn_loss"][s] for s in t["strengths"]])}))
+                       series(t, "loss")))
     verdict = V.combine(p["verdict"] for p in parts)
     path = figures.strength_panels(os.path.join(folder, "table7_fig6.png"), claim, verdict, panels,
                                    extra=f"classifier: {role['kind']} on Fashion-MNIST; error bars: std over seeds")
