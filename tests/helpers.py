@@ -103,6 +103,18 @@ def read_metrics(workdir):
         return [json.loads(line) for line in f]
 
 
+def assert_eval_only_matches_last_epoch(workdir, out):
+    """``--eval-only``'s eval.json and printed line (``out``) give the run's last epoch's test figures."""
+    import pytest
+
+    last = read_metrics(workdir)[-1]
+    with open(os.path.join(workdir, "eval.json")) as f:
+        saved = json.load(f)
+    assert saved["test_accuracy"] == pytest.approx(last["test_accuracy"], abs=1e-9)
+    assert saved["test_accuracy_deterministic"] == pytest.approx(last["test_accuracy_deterministic"], abs=1e-9)
+    assert f"test_accuracy={last['test_accuracy']:.4f}" in out
+
+
 def without_timing(records):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
 

@@ -7,7 +7,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from helpers import compare_sharded, interrupt_after, read_metrics, without_timing
+from helpers import (assert_eval_only_matches_last_epoch, compare_sharded, interrupt_after, read_metrics,
+                     without_timing)
 from nsnn_jax.data import cifar as cifar_data
 from train import cifar
 from train.common import progress, restore
@@ -97,11 +98,7 @@ def test_eval_only_reports_stochastic_and_deterministic_accuracy(straight_run, a
     capsys.readouterr()
     cifar.main(["--eval-only", "--workdir", workdir, "--data-dir", archive])
     out = capsys.readouterr().out
-    last = read_metrics(workdir)[-1]
-    saved = json.load(open(os.path.join(workdir, "eval.json")))
-    assert saved["test_accuracy"] == pytest.approx(last["test_accuracy"], abs=1e-9)
-    assert saved["test_accuracy_deterministic"] == pytest.approx(last["test_accuracy_deterministic"], abs=1e-9)
-    assert f"test_accuracy={last['test_accuracy']:.4f}" in out
+    assert_eval_only_matches_last_epoch(workdir, out)
     assert "test_accuracy_deterministic=" in out
     with pytest.raises(SystemExit) as error:
         cifar.main(["--eval-only", "--workdir", str(os.path.dirname(workdir) + "/nothing")])

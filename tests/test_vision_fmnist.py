@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from helpers import make_idx_dir, read_metrics
+from helpers import assert_eval_only_matches_last_epoch, make_idx_dir, read_metrics
 from nsnn_jax import models
 from nsnn_jax import neuron as neuron_lib
 from nsnn_jax import noise as noise_lib
@@ -174,11 +174,7 @@ def test_the_tiny_run_is_restored_and_evaluated_with_its_limits(tiny_run, capsys
     capsys.readouterr()
     cifar.main(["--eval-only", "--workdir", workdir])
     out = capsys.readouterr().out
-    last = read_metrics(workdir)[-1]
-    saved = json.load(open(os.path.join(workdir, "eval.json")))
-    assert saved["test_accuracy"] == pytest.approx(last["test_accuracy"], abs=1e-9)
-    assert saved["test_accuracy_deterministic"] == pytest.approx(last["test_accuracy_deterministic"], abs=1e-9)
-    assert f"test_accuracy={last['test_accuracy']:.4f}" in out
+    assert_eval_only_matches_last_epoch(workdir, out)
 
 
 @pytest.mark.parametrize("argv,message", [
