@@ -458,12 +458,17 @@ def _from_per_example(rows: jax.Array, like: jax.Array, batch_axis: int) -> jax.
 def _choose_exactly(key: jax.Array, eligible: jax.Array, count: jax.Array) -> jax.Array:
     """``(B, N)`` mask: per row, ``count[b]`` of the ``eligible`` entries, uniformly without replacement.
 
-    Entries are ranked by a random permutation (double argsort), so exactly
+    Entries are ranked by a random permutation, so exactly
     ``min(count, eligible.sum())`` are chosen whatever the ties of the draws.
     """
     draws = jax.random.uniform(key, eligible.shape)
     order = jnp.where(eligible, draws, 2.0)  # ineligible entries rank last
-    rank = jnp.argsort(jnp.argsort(order, axis=1, stable=True), axis=1, stable=True)
+    # One sort: the rank of each entry is the inverse of the sorting permutation,
+    # written by a scatter (O(N)) rather than by sorting the permutation again.
+    permutation = jnp.argsort(order, axis=1, stable=True)
+    positions = jnp.broadcast_to(jnp.arange(order.shape[1], dtype=permutation.dtype), order.shape)
+    rows = jnp.arange(order.shape[0])[:, None]
+    rank = jnp.zeros_like(permutation).at[rows, permutation].set(positions, unique_indices=True)
     return eligible & (rank < count[:, None])
 
 
