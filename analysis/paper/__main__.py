@@ -20,6 +20,7 @@ estimated time instead of starting (``--force`` starts anyway).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -59,8 +60,13 @@ def command_text(argv: Sequence[str]) -> str:
 
 
 def check_folder(out: str, record: dict) -> None:
-    """``OUT/plan.json`` records the scale; a folder of another scale is refused (its runs would not fit)."""
+    """``OUT/plan.json`` records the settings; a folder of other settings is refused (its runs would not fit).
+
+    Run names carry only some settings (e.g. not the epochs), so the whole
+    record is compared: a finished run of other settings is never reused.
+    """
     path = os.path.join(out, "plan.json")
+    record = json.loads(json.dumps(record))  # tuples as lists, as read back
     if os.path.exists(path):
         with open(path) as f:
             saved = json.load(f)
@@ -93,7 +99,7 @@ def subset_data(out: str, data_dir: Optional[str], train: Optional[int], test: O
 
 def small(args, argv) -> dict:
     settings = plan_lib.settings_for(args.quick, args.tiny, args.seeds)
-    check_folder(args.out, {"scale": settings.name, "seeds": settings.seeds})
+    check_folder(args.out, {"scale": settings.name, "seeds": settings.seeds, "settings": dataclasses.asdict(settings)})
     start, date = time.perf_counter(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
         data_dir = subset_data(args.out, args.data_dir, settings.train_images, settings.test_images)
