@@ -102,15 +102,12 @@ def test_a_folder_whose_settings_changed_is_refused(tmp_path):
     """Same scale and seeds, one epoch more: the old runs must not be reused (their names lack the epochs)."""
     from analysis.paper import plan as plan_lib
 
-    def record(settings):
-        return {"scale": settings.name, "seeds": settings.seeds, "settings": dataclasses.asdict(settings)}
-
     out = str(tmp_path)
-    paper.check_folder(out, record(plan_lib.TINY))
-    paper.check_folder(out, record(plan_lib.TINY))  # read back (tuples as lists): the same settings
+    paper.check_folder(out, paper.folder_record(plan_lib.TINY))
+    paper.check_folder(out, paper.folder_record(plan_lib.TINY))  # read back (tuples as lists): the same settings
     changed = dataclasses.replace(plan_lib.TINY, dvs_epochs=plan_lib.TINY.dvs_epochs + 1)
     with pytest.raises(SystemExit, match="other settings"):
-        paper.check_folder(out, record(changed))
+        paper.check_folder(out, paper.folder_record(changed))
 
 
 def test_paper_scale_without_data_names_what_is_missing(tmp_path, capsys):

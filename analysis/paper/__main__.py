@@ -59,6 +59,11 @@ def command_text(argv: Sequence[str]) -> str:
     return "python -m analysis.paper " + " ".join(shlex.quote(a) for a in argv)
 
 
+def folder_record(settings: plan_lib.Settings) -> dict:
+    """What ``OUT/plan.json`` records of a small-scale reproduction: every setting."""
+    return {"scale": settings.name, "seeds": settings.seeds, "settings": dataclasses.asdict(settings)}
+
+
 def check_folder(out: str, record: dict) -> None:
     """``OUT/plan.json`` records the settings; a folder of other settings is refused (its runs would not fit).
 
@@ -99,7 +104,7 @@ def subset_data(out: str, data_dir: Optional[str], train: Optional[int], test: O
 
 def small(args, argv) -> dict:
     settings = plan_lib.settings_for(args.quick, args.tiny, args.seeds)
-    check_folder(args.out, {"scale": settings.name, "seeds": settings.seeds, "settings": dataclasses.asdict(settings)})
+    check_folder(args.out, folder_record(settings))
     start, date = time.perf_counter(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
         data_dir = subset_data(args.out, args.data_dir, settings.train_images, settings.test_images)
