@@ -135,3 +135,21 @@ def test_paper_scale_on_a_cpu_lists_the_commands(tmp_path, capsys):
     rows = result["table1"]["rows"]
     assert ["cifar10", "yes", "stbp", "cifarnet", "2", "93.90 +- 0.12", "not run"] in rows
     assert not os.path.exists(tmp_path / "out" / "runs")
+
+
+def test_event_nets_take_their_own_image_limits_or_the_conv_ones():
+    from analysis.paper import plan as plan_lib
+
+    have = {"conv": True, "dvs": True}
+
+    def dvs_args(settings):
+        step = next(s for s in plan_lib.Plan(settings, "OUT", None, have).steps if s.module == "train.dvs_cifar")
+        args = list(step.args)
+        return step.name, args[args.index("--train-limit") + 1], args[args.index("--test-limit") + 1]
+
+    own = dataclasses.replace(plan_lib.TINY, conv_images=300, conv_test_images=60, dvs_images=40, dvs_test_images=20)
+    name, train, test = dvs_args(own)
+    assert (train, test) == ("40", "20") and "-n40-" in name
+    inherited = dataclasses.replace(own, dvs_images=0, dvs_test_images=0)
+    name, train, test = dvs_args(inherited)
+    assert (train, test) == ("300", "60") and "-n300-" in name

@@ -54,6 +54,8 @@ class Settings:
     dvs_batch: int = 32
     conv_images: int = 0                   # conv and event nets: train on the first N images (0: all given)
     conv_test_images: int = 0              # ... and test on the first N (0: all given)
+    dvs_images: int = 0                    # event nets: train on the first N images (0: as conv_images)
+    dvs_test_images: int = 0               # ... and test on the first N (0: as conv_test_images)
     classifier: str = "conv"               # the classifier of Figs. 3-7: the conv net, or the MLP of Fig. 2B
     event_flip_betas: tuple[float, ...] = (0.0, 0.01, 0.02, 0.03, 0.04)  # Table 7 on the event net
     event_flip_images: int = 0             # test images of Table 7 (0: robust_images)
@@ -64,8 +66,9 @@ class Settings:
 
 SMALL = Settings(
     name="small", seeds=3, mlp_sigmas=(0.05, 0.2, 0.5, 1.5), mlp_epochs=4,
-    classifier_sigmas=(0.1, 0.3, 0.5, 1.0), conv_epochs=3, conv_width=0.125, conv_images=2000,
-    conv_test_images=500, sine_epochs=40, sine_windows=(4096, 512), dvs_epochs=2, dvs_width=0.125,
+    classifier_sigmas=(0.1, 0.3, 0.5, 1.0), conv_epochs=5, conv_width=0.125, conv_images=10000,
+    conv_test_images=1000, dvs_images=2000, dvs_test_images=500, sine_epochs=40, sine_windows=(4096, 512),
+    dvs_epochs=4, dvs_width=0.125,
     train_images=20000, test_images=2000, fano_samples=200, fano_trials=40, jpsth_trials=500,
     robust_images=200, robust_repeats=1, eot_samples=2, do_steps=5,
     fgsm_gammas=(0.0, 0.02, 0.05, 0.1), do_gammas=(0.0, 1.0),
@@ -75,7 +78,8 @@ SMALL = Settings(
 QUICK = dataclasses.replace(
     SMALL, name="small --quick", seeds=1, mlp_sigmas=(0.05, 0.3, 1.5), mlp_epochs=3,
     classifier_sigmas=(0.05, 0.3, 1.5), classifier="mlp", conv_epochs=1, conv_images=1000,
-    conv_test_images=500, sine_epochs=10, sine_windows=(2048, 256), dvs_epochs=1,
+    conv_test_images=500, dvs_images=1000, dvs_test_images=500, sine_epochs=10, sine_windows=(2048, 256),
+    dvs_epochs=1,
     train_images=6000, test_images=1000, fano_samples=200, fano_trials=30, jpsth_trials=200,
     robust_images=200, eot_samples=2, do_steps=5, fgsm_gammas=(0.0, 0.05, 0.1), do_gammas=(0.0, 1.0),
     event_flip_betas=(0.0, 0.02, 0.04), event_flip_images=100)
@@ -85,6 +89,7 @@ TINY = dataclasses.replace(
     classifier_sigmas=(0.2,), classifier_sigma=0.2, classifier="conv", conv_test_images=0, conv_width=0.0625,
     sine_epochs=1, sine_windows=(32, 8),
     sine_timesteps=8, sine_batch=16, jpsth_neurons=4, dvs_width=0.0625, dvs_batch=16, conv_images=0,
+    dvs_images=0, dvs_test_images=0,
     train_images=None, test_images=None, fano_samples=8, fano_trials=4, jpsth_trials=8, robust_images=16,
     do_steps=2, fgsm_gammas=(0.0, 0.1), do_gammas=(0.0, 1.0), flip_betas=(0.0, 0.02), event_flip_betas=(0.0, 0.02),
     eventdrop_rhos=(0.05, 0.45), batch_size=16)
@@ -205,13 +210,14 @@ class Plan:
 
     def dvs(self, neuron: str, seed: int) -> str:
         s = self.settings
-        limit = f"-n{s.conv_images}" if s.conv_images else ""
+        train_images, test_images = s.dvs_images or s.conv_images, s.dvs_test_images or s.conv_test_images
+        limit = f"-n{train_images}" if train_images else ""
         name = f"dvs-fmnist-w{_g(s.dvs_width)}{limit}-{neuron}-seed{seed}"
         args = ["--dataset", "fashion_mnist_dvs", "--width", _g(s.dvs_width), "--epochs", str(s.dvs_epochs),
                 "--batch-size", str(s.dvs_batch), "--neuron", neuron, "--seed", str(seed),
-                "--train-limit", str(s.conv_images), "--test-limit", str(s.conv_test_images), *self._data_args(),
+                "--train-limit", str(train_images), "--test-limit", str(test_images), *self._data_args(),
                 "--cache-dir", os.path.join(self.out, "cache")]
-        images = s.conv_images or s.train_images or 60000
+        images = train_images or s.train_images or 60000
         self._add(Step("train", name, "train.dvs_cifar", tuple(args), estimate_s=30 + s.dvs_epochs * images / 300))
         return name
 
