@@ -152,3 +152,17 @@ def test_checkpoint_of_another_model_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as error:
         fano_cmd.main(["--workdir", workdir, "--samples", "5", "--trials", "2"])
     assert error.value.code == 1 and "does not match" in capsys.readouterr().err
+
+
+def test_jpsth_chooses_the_neurons_that_vary_across_trials_not_saturated_ones():
+    trials, steps = 200, 3
+    rng = np.random.default_rng(0)
+    saturated = np.ones((trials, steps, 2))                      # fire at every step of every trial
+    silent = np.zeros((trials, steps, 1))
+    varying = (rng.random((trials, steps, 2)) < np.array([0.5, 0.3])).astype(float)
+    trains = np.concatenate([saturated, varying, silent], axis=-1)  # neurons 0, 1 saturated; 2, 3 vary
+    np.testing.assert_array_equal(jpsth_cmd.choose_neurons(trains, 2, "variable"), [2, 3])
+    np.testing.assert_array_equal(jpsth_cmd.choose_neurons(trains, 2, "active"), [0, 1])
+    np.testing.assert_array_equal(jpsth_cmd.choose_neurons(trains, 16), np.arange(5))  # a small layer: all of it
+    with pytest.raises(ValueError, match="select"):
+        jpsth_cmd.choose_neurons(trains, 2, "loud")

@@ -335,7 +335,8 @@ def fig5d(reader: Reader, folder: str) -> list[dict]:
     kind = plan.roles["classifier"]["kind"]
     paths = []
     for name, results, label in (("fig8.png", sine, "Fig. 8: sine forecaster, 16-unit last layer"),
-                                 ("fig7.png", clf, f"Fig. 7: classifier ({kind}), 16 most active neurons")):
+                                 ("fig7.png", clf, f"Fig. 7: classifier ({kind}), the {len(clf[0]['neurons'])} neurons "
+                                 f"{'most variable across trials' if clf[0].get('select', 'active') == 'variable' else 'most active'}")):
         r = results[0]
         paths.append(os.path.join(folder, name))
         plots.jpsth_grid(np.asarray(r["jpsth"]), r["neurons"],
