@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 
+import numpy as np
 import pytest
 
 from analysis.paper import __main__ as paper
@@ -153,3 +154,14 @@ def test_event_nets_take_their_own_image_limits_or_the_conv_ones():
     inherited = dataclasses.replace(own, dvs_images=0, dvs_test_images=0)
     name, train, test = dvs_args(inherited)
     assert (train, test) == ("300", "60") and "-n300-" in name
+
+
+def test_fig5a_shows_the_neurons_that_differ_between_the_two_trials_first():
+    spikes = np.zeros((2, 3, 6), np.uint8)
+    spikes[:, :, 0] = 1                    # fires at every step of both trials: no variability
+    spikes[0, :2, 3] = 1                   # differs in two steps
+    spikes[1, 0, 5] = 1                    # differs in one step
+    spikes[:, 1, 2] = 1                    # same in both trials
+    assert figures.differing_first(spikes, 2).tolist() == [3, 5]
+    assert figures.differing_first(spikes, 3).tolist() == [0, 3, 5]   # then the most active
+    assert figures.differing_first(spikes, 10).tolist() == list(range(6))

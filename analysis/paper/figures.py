@@ -99,6 +99,17 @@ def most_active(spikes: np.ndarray, n: int) -> np.ndarray:
     return np.sort(np.argsort(-counts, kind="stable")[: min(spikes.shape[-1], n)])
 
 
+def differing_first(spikes: np.ndarray, n: int) -> np.ndarray:
+    """Indices (ascending) of up to ``n`` neurons of two trials ``(2, T, K)``: those whose spikes differ most
+    between the trials first, then the most active (ties: lower index), so that a raster shows the variability
+    rather than neurons that fire at every step of both trials."""
+    flat = spikes.astype(np.int64)
+    differing = (flat[0] != flat[1]).sum(axis=0)
+    counts = flat.sum(axis=(0, 1))
+    order = np.lexsort((np.arange(flat.shape[-1]), -counts, -differing))
+    return np.sort(order[: min(flat.shape[-1], n)])
+
+
 def two_trials(path, claim, verdict, example: dict, layer: str, rates_note: str = "") -> str:
     """Fig. 5A: predictive distributions, firing rates and rasters of two repeated trials of one sample."""
     t, k = example["timesteps"], example["neurons"]
@@ -106,7 +117,7 @@ def two_trials(path, claim, verdict, example: dict, layer: str, rates_note: str 
     for trial in range(2):
         for step, neuron in example["spikes"][trial]:
             spikes[trial, step, neuron] = 1
-    shown = most_active(spikes, 32)
+    shown = differing_first(spikes, 32)
     fig, axes = plt.subplots(3, 2, figsize=(10, 8.5))
     predictions = np.asarray(example["predictions"])
     for trial in range(2):

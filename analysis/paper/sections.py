@@ -269,7 +269,7 @@ def fig5a(reader: Reader, folder: str) -> list[dict]:
     verdict = V.combine(p["verdict"] for p in parts)
     path = figures.two_trials(os.path.join(folder, "fig5a.png"), claim, verdict, results[0]["example"], results[0]["layer"],
                               f"NSNN classifier ({plan.roles['classifier']['kind']}), test sample 0, seed 0; up to 32 "
-                              f"most active neurons of {results[0]['layer']}; differing spike entries "
+                              f"neurons of {results[0]['layer']}, those that differ between the trials first; differing spike entries "
                               f"{differing[0]:.3f}, cosine similarity of the two predictions {pair_similarity[0]:.3f}")
     return [{"key": "fig5a", "title": "Fig. 5A: variability and prediction stability", "claim": claim,
              "rule": "the per-seed fraction of differing spike entries between two trials of sample 0 must exceed 0, and "
