@@ -93,12 +93,6 @@ def strength_panels(path, claim, verdict, panels: list, extra: str = "") -> str:
     return save(fig, path)
 
 
-def most_active(spikes: np.ndarray, n: int) -> np.ndarray:
-    """Indices (ascending) of the ``n`` neurons with the most spikes in ``spikes`` ``(..., K)`` (ties: lower index)."""
-    counts = spikes.reshape(-1, spikes.shape[-1]).sum(axis=0, dtype=np.int64)  # signed: -counts must not wrap
-    return np.sort(np.argsort(-counts, kind="stable")[: min(spikes.shape[-1], n)])
-
-
 def differing_first(spikes: np.ndarray, n: int) -> np.ndarray:
     """Indices (ascending) of up to ``n`` neurons of two trials ``(2, T, K)``: those whose spikes differ most
     between the trials first, then the most active (ties: lower index), so that a raster shows the variability

@@ -320,6 +320,10 @@ def fig5bc(reader: Reader, folder: str) -> list[dict]:
              "parts": parts, "verdict": verdict, "figure": path}]
 
 
+# how analysis.jpsth chose the neurons it shows (runs made before --select existed have no "select")
+JPSTH_SELECTION = {"variable": "most variable across trials", "active": "most active"}
+
+
 def fig5d(reader: Reader, folder: str) -> list[dict]:
     from analysis import plots
 
@@ -336,7 +340,7 @@ def fig5d(reader: Reader, folder: str) -> list[dict]:
     paths = []
     for name, results, label in (("fig8.png", sine, "Fig. 8: sine forecaster, 16-unit last layer"),
                                  ("fig7.png", clf, f"Fig. 7: classifier ({kind}), the {len(clf[0]['neurons'])} neurons "
-                                 f"{'most variable across trials' if clf[0].get('select', 'active') == 'variable' else 'most active'}")):
+                                 f"{JPSTH_SELECTION[clf[0].get('select', 'active')]}")):
         r = results[0]
         paths.append(os.path.join(folder, name))
         plots.jpsth_grid(np.asarray(r["jpsth"]), r["neurons"],
