@@ -83,11 +83,13 @@ def build_loop(model, x, n_trials: int, seed: int = 0) -> Callable[[], np.ndarra
             return s
 
     def run():
-        first = None
+        kept = None  # every trial's spikes, as the JAX candidates keep them
         with torch.inference_mode():
-            for _ in range(n_trials):
+            for i in range(n_trials):
                 spikes = trial().to(torch.uint8).numpy()
-                first = spikes if first is None else first
-        return first
+                if kept is None:
+                    kept = np.empty((n_trials,) + spikes.shape, spikes.dtype)
+                kept[i] = spikes
+        return kept[0]
 
     return run

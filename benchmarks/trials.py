@@ -8,11 +8,11 @@ each run for ``--trials`` trials recording the last spiking layer. Candidates:
   commands call it (compiled once per shape, chunks sized to the memory budget);
 * ``vmap``: the same with ``--vmap-width`` trials vectorised together;
 * ``loop``: a Python loop of one jitted trial per key ``split(key, N)[i]``,
-  each fetched to the host (trial 0 is asserted to give the same spikes as
-  ``sample_trials``);
+  each fetched to the host and kept in arrays of all the trials, as
+  ``sample_trials`` returns them (trial 0 is asserted to give the same spikes);
 * ``torch_loop``: a PyTorch loop of the same network (random weights) with
   the authors' neuron (membrane and firing noise drawn each step), under
-  ``torch.inference_mode`` (when PyTorch is installed).
+  ``torch.inference_mode``, every trial's spikes kept (when PyTorch is installed).
 
 All are timed in one process in interleaved rounds (order reshuffled each
 round): trials/s of the median round, compile seconds, XLA's planned bytes of
@@ -98,12 +98,15 @@ def build_candidate(candidate: str, config: str, width: float, n_trials: int, vm
                                     + stats.temp_size_in_bytes - stats.alias_size_in_bytes)
 
         def run():
+            # Keeps every trial's spikes and readout, as sample_trials does, in arrays of all the trials.
             keys = jax.random.key_data(jax.random.split(key, n_trials))
-            first = None
+            kept = None
             for i in range(n_trials):
-                spikes, outputs = jax.device_get(one(variables, x, keys[i]))
-                first = next(iter(spikes.values())) if first is None else first
-            return first
+                trial = jax.device_get(one(variables, x, keys[i]))
+                if kept is None:
+                    kept = jax.tree.map(lambda a: np.empty((n_trials,) + a.shape, a.dtype), trial)
+                jax.tree.map(lambda store, a: store.__setitem__(i, a), kept, trial)
+            return next(iter(kept[0].values()))[0]
         return run, info
     if candidate == "torch_loop":
         from benchmarks import torch_trials
@@ -133,7 +136,10 @@ def peak_memory(candidate: str, args) -> Optional[int]:
 def probe_memory(candidate: str, args) -> dict:
     build_config(args.configs[0], args.width, args.tiny)  # the framework and one model loaded
     baseline = proc_status_kib("VmRSS")
-    run, _ = build_candidate(candidate, args.configs[0], args.width, args.trials, args.vmap_width, args.tiny)
+    try:
+        run, _ = build_candidate(candidate, args.configs[0], args.width, args.trials, args.vmap_width, args.tiny)
+    except ValueError as error:  # over this process's memory budget (the parent holds memory too)
+        return {"peak_bytes": None, "skipped": str(error)}
     run()
     peak = proc_status_kib("VmHWM")
     return {"peak_bytes": None if baseline is None or peak is None else 1024 * (peak - baseline)}

@@ -195,12 +195,14 @@ def lif_scan(
         ``None`` unrolls fully up to ``T = MAX_FULL_UNROLL`` and by
         ``PARTIAL_UNROLL`` beyond. A rolled loop costs a copy of the carry and
         a dynamic slice per step, which on CPU made the whole MLP training
-        step 1.9x slower at ``T = 8`` (``python -m benchmarks.step``). Beyond
-        ``T = 32`` the full unroll's compile time grows past its gain: at
-        ``T = 32`` the fully unrolled MLP step ran 1.48x faster than 8 steps
-        per iteration but compiled in 100 s against 18 s, and at ``T = 48``
-        8 per iteration compiles in 11 s (one run of ``python -m
-        benchmarks.long_t`` on a loaded 2-core CPU; benchmarks/README.md).
+        step 1.9x slower at ``T = 8`` (``python -m benchmarks.step``). On an
+        idle 2-core CPU (``python -m benchmarks.long_t``, benchmarks/README.md)
+        the full unroll ran the MLP step 1.6-2.6x and the conv step 1.1-2.2x
+        faster than 8 steps per iteration at ``T = 32-48``, with less memory,
+        and compiled in 14 s (MLP) and 24-31 s (conv) at ``T = 48``, against
+        about 6 s for 8 per iteration at any ``T``. The limit stays at 32:
+        the sine task's short training test (``T = 48``) took 50 s with the
+        full unroll and 14 s without, its compile outweighing its gain.
 
     Returns:
       A :class:`LIFOutput`.

@@ -85,6 +85,21 @@ def test_conv_chunks_keep_the_compiled_plan_within_a_small_budget():
 
 
 @pytest.mark.usefixtures("fast_compilation")
+def test_chunks_stay_within_the_target_size_under_a_large_budget():
+    """A huge budget still gives chunks of at most chunk_target_bytes, or one trial if that alone is larger."""
+    model, variables, x = tiny_conv()
+    sampler = trials.TrialSampler(model, variables, x, memory_budget=1 << 40)
+    one, two, three = (sampler.planned_bytes(c) for c in (1, 2, 3))
+    sampler.chunk_target_bytes = two + (three - two) // 2  # room for 2 trials, not 3
+    chunk = sampler.plan(8)
+    assert chunk == 2 and sampler.planned_bytes(chunk) <= sampler.chunk_target_bytes
+    sampler.chunk_target_bytes = one - 1
+    assert sampler.plan(9) == 1
+    sampler.chunk_target_bytes = 1 << 40
+    assert sampler.plan(10) == 10
+
+
+@pytest.mark.usefixtures("fast_compilation")
 def test_a_budget_smaller_than_one_trial_is_a_clear_error():
     model, variables, x = tiny_model()
     with pytest.raises(ValueError, match="memory budget"):
