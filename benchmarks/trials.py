@@ -71,7 +71,7 @@ def build_config(name: str, width: float, tiny: bool = False):
 
 
 def build_candidate(candidate: str, config: str, width: float, n_trials: int, vmap_width: int,
-                    tiny: bool = False) -> tuple[Callable[[], object], dict]:
+                    tiny: bool = False, memory_budget: Optional[int] = None) -> tuple[Callable[[], object], dict]:
     """``(run, info)``: ``run()`` performs the ``n_trials`` trials and returns trial 0's spikes (numpy)."""
     model, variables, x, _ = build_config(config, width, tiny)
     key = jax.random.key(3)
@@ -79,7 +79,7 @@ def build_candidate(candidate: str, config: str, width: float, n_trials: int, vm
     if candidate in ("sample_trials", "vmap"):
         width_ = None if candidate == "sample_trials" else min(vmap_width, n_trials)
         start = time.perf_counter()
-        sampler = trials.trial_sampler(model, variables, x, vector_width=width_)
+        sampler = trials.trial_sampler(model, variables, x, memory_budget=memory_budget, vector_width=width_)
         chunk = sampler.plan(n_trials)
         info.update(compile_s=time.perf_counter() - start, planned_bytes=sampler.planned_bytes(chunk), chunk=chunk)
 
@@ -105,7 +105,8 @@ def build_candidate(candidate: str, config: str, width: float, n_trials: int, vm
                 trial = jax.device_get(one(variables, x, keys[i]))
                 if kept is None:
                     kept = jax.tree.map(lambda a: np.empty((n_trials,) + a.shape, a.dtype), trial)
-                jax.tree.map(lambda store, a: store.__setitem__(i, a), kept, trial)
+                for store, values in zip(jax.tree.leaves(kept), jax.tree.leaves(trial)):
+                    store[i] = values
             return next(iter(kept[0].values()))[0]
         return run, info
     if candidate == "torch_loop":
@@ -125,7 +126,8 @@ def torch_missing() -> Optional[str]:
 def peak_memory(candidate: str, args) -> Optional[int]:
     """Peak RSS above the RSS once the model is built, of a fresh process running ``candidate`` once."""
     command = [sys.executable, "-m", "benchmarks.trials", "--probe-memory", candidate, "--configs", args.config_now,
-               "--trials", str(args.trials), "--width", str(args.width), "--vmap-width", str(args.vmap_width)]
+               "--trials", str(args.trials), "--width", str(args.width), "--vmap-width", str(args.vmap_width),
+               "--memory-budget", str(args.memory_budget)]
     command += ["--tiny"] if args.tiny else []
     done = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy(), timeout=3600)
     if done.returncode != 0:
@@ -136,10 +138,8 @@ def peak_memory(candidate: str, args) -> Optional[int]:
 def probe_memory(candidate: str, args) -> dict:
     build_config(args.configs[0], args.width, args.tiny)  # the framework and one model loaded
     baseline = proc_status_kib("VmRSS")
-    try:
-        run, _ = build_candidate(candidate, args.configs[0], args.width, args.trials, args.vmap_width, args.tiny)
-    except ValueError as error:  # over this process's memory budget (the parent holds memory too)
-        return {"peak_bytes": None, "skipped": str(error)}
+    run, _ = build_candidate(candidate, args.configs[0], args.width, args.trials, args.vmap_width, args.tiny,
+                             args.memory_budget)
     run()
     peak = proc_status_kib("VmHWM")
     return {"peak_bytes": None if baseline is None or peak is None else 1024 * (peak - baseline)}
@@ -152,7 +152,7 @@ def measure(config: str, args) -> dict:
     for name in list(names):
         try:
             runs[name], infos[name] = build_candidate(name, config, args.width, args.trials, args.vmap_width,
-                                                      args.tiny)
+                                                      args.tiny, args.memory_budget)
         except ValueError as error:  # e.g. a vmap too wide for the memory budget
             names.remove(name)
             skipped[name] = str(error)
@@ -215,6 +215,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                         help="measure peak memory, one fresh process per candidate")
     parser.add_argument("--tiny", action="store_true", help="test-sized models (for the test suite)")
     parser.add_argument("--probe-memory", metavar="NAME", choices=CANDIDATES, help=argparse.SUPPRESS)
+    # the parent's budget, so that a memory probe plans the chunks the timed run planned
+    parser.add_argument("--memory-budget", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.trials, args.rounds = min(args.trials, 50), 1
@@ -224,6 +226,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if min(args.trials, args.rounds, args.vmap_width) < 1 or not args.width > 0:
         parser.error("--trials, --rounds and --vmap-width must be >= 1 and --width > 0")
     cpu.configure()
+    if args.memory_budget is None:
+        args.memory_budget = trials.default_memory_budget()
     if args.probe_memory:
         result = probe_memory(args.probe_memory, args)
         print(json.dumps(result))

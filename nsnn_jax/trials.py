@@ -37,13 +37,13 @@ from nsnn_jax import layers as layers_lib
 
 __all__ = ["Trials", "TrialSampler", "default_memory_budget", "sample_trials", "spiking_layers", "trial_sampler"]
 
-# Samplers kept by :func:`trial_sampler` (each holds compiled executables, not the variables).
-_CACHE_SIZE = 8
-
 # A chunk plans at most this much (when one group of trials fits in it), however large the budget:
 # on this CPU 1000 MLP trials (B 256) ran 1.55x faster in chunks of 250 (283 MiB planned) than in one
 # chunk of 1.1 GiB, whose fresh output buffers are paged in at every call (benchmarks/README.md).
 CHUNK_TARGET_BYTES = 256 << 20
+
+# Samplers kept by :func:`trial_sampler` (each holds compiled executables, not the variables).
+_CACHE_SIZE = 8
 _samplers: "collections.OrderedDict[tuple, TrialSampler]" = collections.OrderedDict()
 
 
@@ -313,24 +313,20 @@ class TrialSampler:
             args, fetch = _replicated(self.mesh, (variables, inputs)), _gather
             split = NamedSharding(self.mesh, PartitionSpec(self.mesh.axis_names[0]))
             keys = np.asarray(keys)
-        # Each chunk is copied once, into arrays of all the trials (no list of chunks to concatenate).
-        spikes: dict[str, np.ndarray] = {}
-        outputs = None
+        kept = None  # (spikes, outputs) of all the trials: each chunk is copied into it once
         for start in range(0, padded, chunk):
             part = keys[start:start + chunk]
             if self.mesh is not None:
                 part = _place(part, split)
-            chunk_spikes, chunk_outputs = fetch(run(*args, part))
+            result = fetch(run(*args, part))
+            if kept is None:
+                kept = jax.tree.map(lambda a: np.empty((n_trials,) + a.shape[1:], a.dtype), result)
             stop = min(start + chunk, n_trials)
-            for name in self.layers:
-                if name not in spikes:
-                    spikes[name] = np.empty((n_trials,) + chunk_spikes[name].shape[1:], chunk_spikes[name].dtype)
-                spikes[name][start:stop] = chunk_spikes[name][:stop - start]
-            if outputs is None:
-                outputs = np.empty((n_trials,) + chunk_outputs.shape[1:], chunk_outputs.dtype)
-            outputs[start:stop] = chunk_outputs[:stop - start]
+            for store, values in zip(jax.tree.leaves(kept), jax.tree.leaves(result)):
+                store[start:stop] = values[:stop - start]
             if progress is not None:
                 progress.update(1)
+        spikes, outputs = kept
         predictions = np.asarray(jax.nn.softmax(jnp.asarray(outputs.mean(axis=1)), axis=-1))
         return Trials(spikes, outputs, predictions)
 
