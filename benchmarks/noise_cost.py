@@ -10,7 +10,11 @@ and the NSNN with ``hash16_quantile`` (the same levels through
 ``conv`` the conv workload's training step (:mod:`benchmarks.workloads`);
 ``cifarnet`` / ``resnet18`` the CIFAR nets' training step at T = 2, B = 32
 (Gaussian noise). Each row: median and fastest round, and their ratio to the
-DSNN's.
+DSNN's. ``--parts`` adds stand-in draws that locate the draw's cost (not
+samplers: their noise does not follow the law): ``free`` (one random scalar
+broadcast), ``bits_only`` (the counter hash, levels scaled linearly, no
+gather), ``interleaved`` (a word's two levels for neighbouring elements, no
+concatenation) and ``per_element`` (one hashed word per element, its top 16 bits).
 """
 
 from __future__ import annotations
@@ -37,18 +41,50 @@ LAYER_SHAPE = (4, 32, 32, 32, 64)
 
 
 @contextlib.contextmanager
-def forced_sampler(name: str):
-    """While tracing inside: every ``hash16`` draw uses sampler ``name`` (e.g. ``"hash16_quantile"``)."""
+def patched_draw(draw):
+    """While tracing inside: ``sampling.draw_noise`` is ``draw(original, family, key, shape, dtype, sampler)``."""
     original = sampling.draw_noise
-
-    def draw(family, key, shape, dtype=jnp.float32, sampler="hash16"):
-        return original(family, key, shape, dtype, name if sampler == "hash16" else sampler)
-
-    sampling.draw_noise = draw
+    sampling.draw_noise = lambda family, key, shape, dtype=jnp.float32, sampler="hash16": draw(
+        original, family, key, shape, dtype, sampler)
     try:
         yield
     finally:
         sampling.draw_noise = original
+
+
+def forced_sampler(name: str):
+    """While tracing inside: every ``hash16`` draw uses sampler ``name`` (e.g. ``"hash16_quantile"``)."""
+    return patched_draw(lambda original, family, key, shape, dtype, sampler: original(
+        family, key, shape, dtype, name if sampler == "hash16" else sampler))
+
+
+def _levels(key, size: int, layout: str) -> jax.Array:
+    if layout == "per_element":
+        seed = jax.random.bits(key, (2,), jnp.uint32)
+        counter = jax.lax.iota(jnp.uint32, size)
+        return sampling._fmix32(sampling._fmix32(counter * jnp.uint32(0x9E3779B9) + seed[0]) ^ seed[1]) >> 16
+    words = sampling.counter_bits(key, (size + 1) // 2)
+    halves = [words >> 16, words & jnp.uint32(0xFFFF)]
+    if layout == "interleaved":
+        return jnp.stack(halves, axis=-1).reshape(-1)[:size]
+    return jnp.concatenate(halves)[:size]
+
+
+def stand_in(part: str):
+    """A stand-in for ``draw_noise`` (``--parts``): what a draw costs without some of its pieces. Not a sampler."""
+    def draw(original, family, key, shape, dtype, sampler):
+        if part == "free":
+            return jnp.broadcast_to(jax.random.normal(key, (), dtype) * family.scale, shape)
+        size = math.prod(shape)
+        if part == "bits_only":
+            levels = _levels(key, size, "halves")
+            return ((levels.astype(dtype) - 32767.5) * (family.scale / 20000)).reshape(shape)
+        levels = _levels(key, size, part)
+        return jnp.asarray(sampling.quantile_table(family), dtype)[levels].reshape(shape)
+    return patched_draw(draw)
+
+
+PARTS = ("free", "bits_only", "interleaved", "per_element")
 
 
 def _layer_run(params, shape):
@@ -59,7 +95,8 @@ def _layer_run(params, shape):
     return lambda: compiled(x, key)
 
 
-def candidates(what: str, families: Sequence[str], sigma: float, layer_shape: Sequence[int] = LAYER_SHAPE) -> dict:
+def candidates(what: str, families: Sequence[str], sigma: float, layer_shape: Sequence[int] = LAYER_SHAPE,
+               parts: bool = False) -> dict:
     built = {}
     if what == "layer":
         built["dsnn"] = _layer_run(neuron_lib.LIFParams(noise=None), layer_shape)
@@ -68,6 +105,9 @@ def candidates(what: str, families: Sequence[str], sigma: float, layer_shape: Se
             built[f"{name}_table"] = _layer_run(params, layer_shape)
             with forced_sampler("hash16_quantile"):
                 built[f"{name}_quantile"] = _layer_run(params, layer_shape)
+            for part in PARTS if parts else ():
+                with stand_in(part):
+                    built[f"{name}_{part}"] = _layer_run(params, layer_shape)
         return built
 
     def step(noisy: bool):
@@ -80,6 +120,9 @@ def candidates(what: str, families: Sequence[str], sigma: float, layer_shape: Se
     built["nsnn_table"] = step(True)
     with forced_sampler("hash16_quantile"):
         built["nsnn_quantile"] = step(True)
+    for part in PARTS if parts else ():
+        with stand_in(part):
+            built[part] = step(True)
     return built
 
 
@@ -94,6 +137,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--sigma", type=float, default=0.3, help="noise scale")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     parser.add_argument("--steps", type=int, default=3, help="steps per round")
+    parser.add_argument("--parts", action="store_true",
+                        help="also time stand-in draws that locate the draw's cost (not samplers)")
     args = parser.parse_args(argv)
     targets = [part.strip() for part in args.what.split(",") if part.strip()]
     families = [part.strip() for part in args.families.split(",") if part.strip()]
@@ -109,7 +154,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     for what in targets:
         if what == "layer" and len(args.layer_shape) < 2:
             parser.error(f"--layer-shape needs at least T,B, got {args.layer_shape}")
-        timings = time_interleaved(candidates(what, families, args.sigma, args.layer_shape), rounds=args.rounds,
+        timings = time_interleaved(candidates(what, families, args.sigma, args.layer_shape, args.parts), rounds=args.rounds,
                                    steps_per_round=args.steps)
         base = timings["dsnn"]
         rows = {}

@@ -10,6 +10,8 @@ each run for ``--trials`` trials recording the last spiking layer. Candidates:
 * ``loop``: a Python loop of one jitted trial per key ``split(key, N)[i]``,
   each fetched to the host and kept in arrays of all the trials, as
   ``sample_trials`` returns them (trial 0 is asserted to give the same spikes);
+* ``chunk=C`` (``--chunks``): ``sample_trials`` with ``C`` trials per chunk
+  instead of the planned size;
 * ``torch_loop``: a PyTorch loop of the same network (random weights) with
   the authors' neuron (membrane and firing noise drawn each step), under
   ``torch.inference_mode``, every trial's spikes kept (when PyTorch is installed).
@@ -37,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import describe_devices, proc_status_kib
+from benchmarks.common import describe_devices, parse_positive_ints, proc_status_kib
 from nsnn_jax import cpu, models, trials
 from nsnn_jax import neuron as neuron_lib
 from nsnn_jax import noise as noise_lib
@@ -76,11 +78,13 @@ def build_candidate(candidate: str, config: str, width: float, n_trials: int, vm
     model, variables, x, _ = build_config(config, width, tiny)
     key = jax.random.key(3)
     info: dict = {"compile_s": None, "planned_bytes": None}
-    if candidate in ("sample_trials", "vmap"):
-        width_ = None if candidate == "sample_trials" else min(vmap_width, n_trials)
+    if candidate in ("sample_trials", "vmap") or candidate.startswith("chunk="):
+        width_ = min(vmap_width, n_trials) if candidate == "vmap" else None
         start = time.perf_counter()
         sampler = trials.trial_sampler(model, variables, x, memory_budget=memory_budget, vector_width=width_)
-        chunk = sampler.plan(n_trials)
+        chunk = (min(int(candidate[len("chunk="):]), n_trials) if candidate.startswith("chunk=")
+                 else sampler.plan(n_trials))
+        sampler.compiled(chunk)  # a chosen chunk compiles here, as a planned one does in plan()
         info.update(compile_s=time.perf_counter() - start, planned_bytes=sampler.planned_bytes(chunk), chunk=chunk)
 
         def run():
@@ -147,6 +151,7 @@ def probe_memory(candidate: str, args) -> dict:
 
 def measure(config: str, args) -> dict:
     names = [name for name in args.candidates if not (name == "torch_loop" and torch_missing())]
+    names += [f"chunk={c}" for c in args.chunks]
     skipped = {name: torch_missing() for name in args.candidates if name not in names}
     runs, infos, first = {}, {}, {}
     for name in list(names):
@@ -159,7 +164,7 @@ def measure(config: str, args) -> dict:
             continue
         first[name] = np.asarray(runs[name]())  # warm-up, and trial 0's spikes
     if "loop" in first:
-        for name in ("sample_trials", "vmap"):
+        for name in ("sample_trials", "vmap", *(f"chunk={c}" for c in args.chunks)):
             if name in first and not np.array_equal(first[name], first["loop"]):
                 raise AssertionError(f"{name} and the loop of single trials differ on trial 0 of {config}")
     times = {name: [] for name in names}
@@ -206,6 +211,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                         default=list(CONFIGS), help="comma-separated subset of " + ", ".join(CONFIGS))
     parser.add_argument("--candidates", type=lambda t: [p.strip() for p in t.split(",") if p.strip()],
                         default=list(CANDIDATES), help="comma-separated subset of " + ", ".join(CANDIDATES))
+    parser.add_argument("--chunks", type=parse_positive_ints, default=[],
+                        help="also time sample_trials at these chunk sizes (candidates chunk=C)")
     parser.add_argument("--trials", type=int, default=1000, help="trials per configuration")
     parser.add_argument("--quick", action="store_true", help="50 trials and 1 round")
     parser.add_argument("--width", type=float, default=1.0, help="CIFARNet channel multiplier")
@@ -214,7 +221,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                         help="measure peak memory, one fresh process per candidate")
     parser.add_argument("--tiny", action="store_true", help="test-sized models (for the test suite)")
-    parser.add_argument("--probe-memory", metavar="NAME", choices=CANDIDATES, help=argparse.SUPPRESS)
+    parser.add_argument("--probe-memory", metavar="NAME", help=argparse.SUPPRESS)
     # the parent's budget, so that a memory probe plans the chunks the timed run planned
     parser.add_argument("--memory-budget", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

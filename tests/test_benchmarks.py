@@ -205,3 +205,31 @@ def test_the_forced_quantile_sampler_draws_the_level_quantiles():
     np.testing.assert_allclose(quantile, table, rtol=2 * family.level_quantile_rtol)
     direct = np.asarray(sampling.draw_noise(family, key, (5, 7), sampler="hash16_quantile"))
     np.testing.assert_array_equal(quantile, direct)
+
+def test_noise_cost_parts_are_the_draw_without_one_piece_each(capsys):
+    """--parts times every stand-in; 'interleaved' reorders hash16's levels, 'per_element' gathers table values,
+    'free' is one value broadcast."""
+    result = noise_cost.main(["--what", "layer", "--layer-shape", "2,3,4", "--families", "gaussian",
+                              "--rounds", "1", "--steps", "1", "--parts"])
+    assert {f"gaussian_{part}" for part in noise_cost.PARTS} <= set(result["results"]["layer"])
+    family, key, shape = noise.Gaussian(0.3), jax.random.key(5), (6, 8)
+    table = np.asarray(sampling.draw_noise(family, key, shape))
+    drawn = {}
+    for part in noise_cost.PARTS:
+        with noise_cost.stand_in(part):
+            drawn[part] = np.asarray(sampling.draw_noise(family, key, shape))
+    assert np.unique(drawn["free"]).size == 1
+    np.testing.assert_array_equal(np.sort(drawn["interleaved"], axis=None), np.sort(table, axis=None))
+    assert not np.array_equal(drawn["interleaved"], table)
+    assert np.all(np.isin(drawn["per_element"], sampling.quantile_table(family)))
+    assert drawn["bits_only"].std() > 0 and np.abs(drawn["bits_only"]).max() < 2 * 0.3 * 32768 / 20000
+
+
+def test_trials_benchmark_times_chosen_chunk_sizes(capsys):
+    """--chunks adds sample_trials at fixed chunk sizes (their trial 0 is checked against the loop inside)."""
+    result = trials_bench.main(["--tiny", "--trials", "4", "--rounds", "1", "--no-memory", "--configs", "mlp_b8",
+                                "--candidates", "sample_trials,loop", "--chunks", "1,3,9"])
+    figures = result["configs"][0]["results"]
+    assert [figures[f"chunk={c}"]["chunk"] for c in (1, 3, 9)] == [1, 3, 4]
+    assert all(figures[f"chunk={c}"]["trials_per_s"] > 0 for c in (1, 3, 9))
+    assert figures["chunk=1"]["planned_bytes"] < figures["chunk=3"]["planned_bytes"]
